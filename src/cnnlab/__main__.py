@@ -1,0 +1,7 @@
+"""`python -m cnnlab` (and `torchrun -m cnnlab train ...`)."""
+
+import sys
+
+from cnnlab.cli import main
+
+sys.exit(main())

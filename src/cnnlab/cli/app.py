@@ -1,0 +1,40 @@
+"""The root command and its verbs (see DESIGN.md for the vocabulary)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnnlab import __version__
+from cnnlab.cli import models as models_cmd
+from cnnlab.cli import profile as profile_cmd
+
+app = typer.Typer(
+    name="cnnlab",
+    help="A workbench for CNN architectures: select, train, design, compress, export, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnnlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """A workbench for CNN architectures: select, train, design, compress, export, report."""
+
+
+app.add_typer(models_cmd.app, name="models")
+app.command("profile", no_args_is_help=True)(profile_cmd.profile)

@@ -1,0 +1,102 @@
+"""Latency with a stated protocol: warm-up excluded, N timed runs, min / median / p95.
+
+Runtimes plug in through ``LATENCY_BACKENDS``: a backend turns (model, example) into a callable
+that runs one inference. The export issue adds ONNX Runtime, OpenVINO and TFLite backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from cnnlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    runs: int
+    warmup: int
+    min_ms: float
+    median_ms: float
+    p95_ms: float
+    mean_ms: float
+    stdev_ms: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def summarize(samples_s: list[float], warmup: int) -> LatencyStats:
+    ms = sorted(s * 1000.0 for s in samples_s)
+    p95_index = min(len(ms) - 1, max(0, round(0.95 * (len(ms) - 1))))
+    return LatencyStats(
+        runs=len(ms),
+        warmup=warmup,
+        min_ms=ms[0],
+        median_ms=statistics.median(ms),
+        p95_ms=ms[p95_index],
+        mean_ms=statistics.fmean(ms),
+        stdev_ms=statistics.stdev(ms) if len(ms) > 1 else 0.0,
+    )
+
+
+def time_callable(
+    fn: Callable[[], object],
+    *,
+    warmup: int = 3,
+    runs: int | None = None,
+    target_seconds: float = 1.5,
+    min_runs: int = 5,
+    max_runs: int = 100,
+) -> LatencyStats:
+    """Time ``fn``. Without ``runs``, as many runs as fit ``target_seconds`` (within min/max)."""
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    deadline = None if runs else time.perf_counter() + target_seconds
+    limit = runs or max_runs
+    while len(samples) < limit:
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+        if deadline is not None and len(samples) >= min_runs and time.perf_counter() > deadline:
+            break
+    return summarize(samples, warmup)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def torch_eager(model: nn.Module, example: torch.Tensor) -> Callable[[], object]:
+    model.eval()
+
+    def run() -> object:
+        with torch.inference_mode():
+            return model(example)
+
+    return run
+
+
+LATENCY_BACKENDS: dict[str, Callable[[nn.Module, torch.Tensor], Callable[[], object]]] = {
+    "torch": torch_eager,
+}
+
+
+def backend(name: str) -> Callable[[nn.Module, torch.Tensor], Callable[[], object]]:
+    if name not in LATENCY_BACKENDS:
+        raise ConfigError(f"unknown runtime {name!r} for profiling; available: {', '.join(LATENCY_BACKENDS)}")
+    return LATENCY_BACKENDS[name]
