@@ -32,7 +32,7 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 demo: install
-	$(VENV)/bin/cnnlab train --data builtin:digits --model lenet5 --epochs 8 --out $(DEMO_OUT) --overwrite
+	$(VENV)/bin/cnnlab train --data builtin:digits --model lenet5 --epochs 30 --out $(DEMO_OUT) --overwrite
 	$(VENV)/bin/cnnlab evaluate $(DEMO_OUT)
 
 lint: install

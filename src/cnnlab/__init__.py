@@ -23,14 +23,24 @@ _API = {
     "load_run": "cnnlab.runs",
     "save_model": "cnnlab.runs",
     "profile_model": "cnnlab.profile",
+    "train_model": "cnnlab.train",
+    "TrainConfig": "cnnlab.train",
+    "evaluate_run": "cnnlab.evaluate",
+    "open_dataset": "cnnlab.data",
+    "load_predictor": "cnnlab.runtime",
+    "predict": "cnnlab.runtime",
 }
 
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cnnlab.data import open_dataset  # noqa: F401
+    from cnnlab.evaluate import evaluate_run  # noqa: F401
     from cnnlab.profile import profile_model  # noqa: F401
     from cnnlab.registry import create_model, list_models, model_info, register_model  # noqa: F401
     from cnnlab.runs import ModelCard, load_run, save_model  # noqa: F401
+    from cnnlab.runtime import load_predictor, predict  # noqa: F401
+    from cnnlab.train import TrainConfig, train_model  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

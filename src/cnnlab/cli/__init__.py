@@ -11,8 +11,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from cnnlab.cli.app import app
+    from cnnlab.cli.train import OPTIONAL_VALUES
     from cnnlab.errors import CnnlabError
 
+    argv = _fill_optional_values(list(sys.argv[1:] if argv is None else argv), OPTIONAL_VALUES)
     try:
         app(args=argv, prog_name="cnnlab", standalone_mode=False)
     except CnnlabError as exc:
@@ -36,3 +38,13 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         raise
     return 0
+
+
+def _fill_optional_values(argv: list[str], defaults: dict[str, str]) -> list[str]:
+    """Let an option that takes a value also stand alone (``--pretrained`` = ``--pretrained auto``)."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in defaults and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(defaults[arg])
+    return out

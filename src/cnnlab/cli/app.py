@@ -7,8 +7,12 @@ from typing import Annotated
 import typer
 
 from cnnlab import __version__
+from cnnlab.cli import data as data_cmd
+from cnnlab.cli import evaluate as evaluate_cmd
 from cnnlab.cli import models as models_cmd
+from cnnlab.cli import predict as predict_cmd
 from cnnlab.cli import profile as profile_cmd
+from cnnlab.cli import train as train_cmd
 
 app = typer.Typer(
     name="cnnlab",
@@ -37,4 +41,8 @@ def root(
 
 
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(data_cmd.app, name="data")
 app.command("profile", no_args_is_help=True)(profile_cmd.profile)
+app.command("train", no_args_is_help=True)(train_cmd.train)
+app.command("evaluate", no_args_is_help=True)(evaluate_cmd.evaluate)
+app.command("predict", no_args_is_help=True)(predict_cmd.predict)

@@ -1,0 +1,42 @@
+"""cnnlab evaluate"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnnlab.cli.output import console, print_json
+
+
+def evaluate(
+    run: Annotated[str, typer.Argument(help="Run directory.")],
+    data: Annotated[str | None, typer.Option(help="Data source (default: the run's own).")] = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Evaluate a run's model: top-1/top-5, per-class precision/recall/F1, confusion matrix, calibration (ECE).
+
+    Example: cnnlab evaluate runs/digits --split test
+    """
+    from cnnlab.evaluate import evaluate_run
+
+    metrics = evaluate_run(run, data=data, split=split, batch_size=batch_size)
+    if json_out:
+        print_json(metrics)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{run}: {metrics['data']} ({split}, {metrics['samples']} images)", title_justify="left")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in metrics["per_class"].items():
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)
+    top_k = next(k for k in metrics if k.startswith("top") and k != "top1")
+    console.print(
+        f"top-1 [bold]{metrics['top1']:.2%}[/]  {top_k} {metrics[top_k]:.2%}  macro-F1 {metrics['macro_f1']:.3f}  "
+        f"ECE {metrics['ece']:.3f}  loss {metrics['loss']:.4f}\n"
+        f"metrics: {run}/metrics.json  confusion matrix: {run}/confusion_matrix.png"
+    )

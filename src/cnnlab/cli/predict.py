@@ -1,0 +1,39 @@
+"""cnnlab predict"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnnlab.cli.output import console, print_json
+
+
+def predict(
+    target: Annotated[str, typer.Argument(help="Run directory, or a registry model (its pretrained weights).")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files and folders.")],
+    top_k: Annotated[int, typer.Option(help="How many classes to list per image.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Top-k labels with probabilities for images; unreadable files are reported, not fatal.
+
+    Example: cnnlab predict runs/digits samples/ --top-k 3
+    """
+    from cnnlab.runtime import predict as run_predict
+
+    results = run_predict(target, inputs, top_k=top_k)
+    if json_out:
+        print_json(results)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{target}: {len(results)} images", title_justify="left")
+    for column in ("input", "label", "probability", f"top-{top_k}"):
+        table.add_column(column, justify="right" if column == "probability" else "left")
+    for r in results:
+        if "error" in r:
+            table.add_row(r["input"], "[red]unreadable[/]", "", r["error"])
+            continue
+        others = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top_k"][1:])
+        table.add_row(r["input"], r["label"], f"{r['probability']:.1%}", others)
+    console.print(table)
