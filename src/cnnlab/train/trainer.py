@@ -69,6 +69,8 @@ class Trainer:
         self._micro_step = 0
         self._clock_start = 0.0
         self._elapsed_at_start = 0.0
+        self.epoch_train_s = 0.0  # training time of the last epoch, evaluation and checkpoints excluded
+        self.epoch_samples = 0
 
     # --- what hooks read ---------------------------------------------------------------------
     @property
@@ -111,6 +113,7 @@ class Trainer:
         while not self._finished():
             self.model.train()
             self._call("before_epoch")
+            epoch_start, samples_before = time.perf_counter(), self.state.samples
             for inputs, targets in self.batches.epoch(self.state.epoch, start=self.state.batch_in_epoch):
                 self._call("before_step")
                 self.last_loss = self.run_step(inputs, targets)
@@ -120,6 +123,8 @@ class Trainer:
                 self._call("after_step")
                 if self._should_stop():
                     break
+            self.epoch_train_s = time.perf_counter() - epoch_start
+            self.epoch_samples = self.state.samples - samples_before
             self.state.epoch += 1
             self.state.batch_in_epoch = 0
             self.state.elapsed_s = self.elapsed_s

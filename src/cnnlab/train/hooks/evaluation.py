@@ -34,6 +34,7 @@ class EvalHook(Hook):
             "train_loss": round(float(t.last_loss), 6) if t.last_loss is not None else None,
             "lr": t.state.lr,
             "elapsed_s": round(t.elapsed_s, 2),
+            "train_img_per_s": round(t.epoch_samples / t.epoch_train_s, 1) if t.epoch_train_s else None,
         }
         self.improved = False
         if self.batches is not None:
