@@ -76,11 +76,17 @@ SIZES = {"inception_v3": 96}
 TIMM.append("vit_tiny_patch16_224")
 
 
+# cnnlab models whose default input matters: 1D and 3D networks, and MobileFaceNet's fixed 7x7 map.
+SHAPES = {"resnet1d18": (1, 256), "resnet3d18": (1, 32, 32, 32), "mobilefacenet": (3, 112, 112)}
+
+
 def _input(name: str) -> torch.Tensor:
     entry = get_entry(name)
+    if name in SHAPES:
+        return torch.randn(2, *SHAPES[name])
     channels = entry.input_size[0]
     size = SIZES.get(name, 32 if entry.source == "cnnlab" else 64)
-    if entry.source == "torchvision" and name == "alexnet":
+    if name in ("alexnet", "spec_alexnet"):  # 11x11 stride-4 stem and three 3x3 stride-2 pools
         size = 96
     return torch.randn(2, channels, size, size)
 

@@ -12,6 +12,15 @@ NormLayer = Callable[[int], nn.Module]
 ActLayer = Callable[[], nn.Module]
 
 
+def make_act(act_layer: ActLayer | None, channels: int) -> nn.Module:
+    """An activation instance; PReLU learns one slope per channel, so it is told how many."""
+    if act_layer is None:
+        return nn.Identity()
+    if act_layer is nn.PReLU:
+        return nn.PReLU(channels)
+    return act_layer()
+
+
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
     """Padding that keeps the size at stride 1 (odd kernels)."""
     return dilation * (kernel_size - 1) // 2
@@ -53,4 +62,4 @@ class ConvNormAct(nn.Sequential):
             bias=(norm_layer is None) if bias is None else bias,
         )
         self.bn = norm_layer(out_chs) if norm_layer is not None else nn.Identity()
-        self.act = act_layer() if act_layer is not None else nn.Identity()
+        self.act = make_act(act_layer, out_chs)

@@ -7,6 +7,7 @@ CLI speak in names (``act: silu``), resolved here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from torch import nn
 
@@ -56,12 +57,16 @@ def conv_layer(spatial_dims: int) -> type[nn.Module]:
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d)[spatial_dims - 1]
 
 
-def get_norm_layer(name: str | None, spatial_dims: int = 2) -> Callable[..., nn.Module]:
-    """A normalisation type taking the channel count: ``batch``, ``group``, ``instance``, ``layer``, ``none``."""
+def get_norm_layer(name: str | None, spatial_dims: int = 2, **options: float) -> Callable[..., nn.Module]:
+    """A normalisation type taking the channel count: ``batch``, ``group``, ``instance``, ``layer``, ``none``.
+
+    ``options`` (eps, momentum) go to BatchNorm: TensorFlow-born weights (EfficientNet) use eps 1e-3.
+    """
     _check_dims(spatial_dims)
     key = (name or "none").lower()
     if key in ("batch", "bn", "batchnorm"):
-        return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims - 1]
+        cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[spatial_dims - 1]
+        return partial(cls, **options) if options else cls
     if key in ("instance", "in"):
         cls = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[spatial_dims - 1]
         return lambda c: cls(c, affine=True)

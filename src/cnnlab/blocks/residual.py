@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from cnnlab.blocks.conv import ActLayer, ConvNormAct, NormLayer
+from cnnlab.blocks.conv import ActLayer, ConvNormAct, NormLayer, make_act
 from cnnlab.blocks.drop import DropPath
 from cnnlab.blocks.factory import get_norm_layer
 from cnnlab.errors import ConfigError
@@ -98,7 +98,7 @@ class BasicBlock(_Residual):
         self.attn = attn_layer(out_chs) if attn_layer else nn.Identity()
         self.shortcut = make_shortcut(in_chs, out_chs, stride, shortcut, spatial_dims, norm_layer)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
-        self.act = act_layer()
+        self.act = make_act(act_layer, out_chs)
 
     def zero_init_last(self) -> None:
         """Start the block as the identity: a known aid to training deep residual nets."""
@@ -151,7 +151,7 @@ class Bottleneck(_Residual):
         self.attn = attn_layer(out_chs) if attn_layer else nn.Identity()
         self.shortcut = make_shortcut(in_chs, out_chs, stride, shortcut, spatial_dims, norm_layer)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
-        self.act = act_layer()
+        self.act = make_act(act_layer, out_chs)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.conv3.bn.weight)

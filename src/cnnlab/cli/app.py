@@ -8,6 +8,7 @@ import typer
 
 from cnnlab import __version__
 from cnnlab.cli import data as data_cmd
+from cnnlab.cli import design as design_cmd
 from cnnlab.cli import evaluate as evaluate_cmd
 from cnnlab.cli import models as models_cmd
 from cnnlab.cli import predict as predict_cmd
@@ -42,6 +43,7 @@ def root(
 
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(design_cmd.app, name="design")
 app.command("profile", no_args_is_help=True)(profile_cmd.profile)
 app.command("train", no_args_is_help=True)(train_cmd.train)
 app.command("evaluate", no_args_is_help=True)(evaluate_cmd.evaluate)

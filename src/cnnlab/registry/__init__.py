@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 REGISTRY = Registry()
-REGISTRY.add_source("cnnlab", lambda _: importlib.import_module("cnnlab.models"))
+REGISTRY.add_source("cnnlab", lambda _: importlib.import_module("cnnlab.models.catalog"))
 REGISTRY.add_source(
     "torchvision", lambda reg: importlib.import_module("cnnlab.registry.torchvision_source").register_all(reg)
 )

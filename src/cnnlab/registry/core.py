@@ -36,6 +36,10 @@ class Registry:
         self._entries[entry.name] = entry
         return entry
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (used when a user's design spec is rebuilt under the same name)."""
+        self._entries.pop(name, None)
+
     def _load_next(self) -> bool:
         if not self._pending:
             return False

