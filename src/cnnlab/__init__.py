@@ -29,6 +29,9 @@ _API = {
     "open_dataset": "cnnlab.data",
     "load_predictor": "cnnlab.runtime",
     "predict": "cnnlab.runtime",
+    "export_run": "cnnlab.export",
+    "check_exportability": "cnnlab.export",
+    "benchmark": "cnnlab.runtime.benchmark",
 }
 
 __all__ = ["__version__", *_API]
@@ -36,10 +39,12 @@ __all__ = ["__version__", *_API]
 if TYPE_CHECKING:  # pragma: no cover
     from cnnlab.data import open_dataset  # noqa: F401
     from cnnlab.evaluate import evaluate_run  # noqa: F401
+    from cnnlab.export import check_exportability, export_run  # noqa: F401
     from cnnlab.profile import profile_model  # noqa: F401
     from cnnlab.registry import create_model, list_models, model_info, register_model  # noqa: F401
     from cnnlab.runs import ModelCard, load_run, save_model  # noqa: F401
     from cnnlab.runtime import load_predictor, predict  # noqa: F401
+    from cnnlab.runtime.benchmark import benchmark  # noqa: F401
     from cnnlab.train import TrainConfig, train_model  # noqa: F401
 
 

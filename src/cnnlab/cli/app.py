@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from cnnlab import __version__
+from cnnlab.cli import benchmark as benchmark_cmd
 from cnnlab.cli import data as data_cmd
 from cnnlab.cli import design as design_cmd
 from cnnlab.cli import evaluate as evaluate_cmd
+from cnnlab.cli import export as export_cmd
 from cnnlab.cli import models as models_cmd
 from cnnlab.cli import predict as predict_cmd
 from cnnlab.cli import profile as profile_cmd
@@ -48,3 +50,5 @@ app.command("profile", no_args_is_help=True)(profile_cmd.profile)
 app.command("train", no_args_is_help=True)(train_cmd.train)
 app.command("evaluate", no_args_is_help=True)(evaluate_cmd.evaluate)
 app.command("predict", no_args_is_help=True)(predict_cmd.predict)
+app.command("export", no_args_is_help=True)(export_cmd.export)
+app.command("benchmark", no_args_is_help=True)(benchmark_cmd.benchmark)

@@ -10,9 +10,10 @@ from cnnlab.cli.output import console, print_json
 
 
 def predict(
-    target: Annotated[str, typer.Argument(help="Run directory, or a registry model (its pretrained weights).")],
+    target: Annotated[str, typer.Argument(help="Run directory, exported artifact, or registry model (pretrained).")],
     inputs: Annotated[list[str], typer.Argument(help="Image files and folders.")],
     top_k: Annotated[int, typer.Option(help="How many classes to list per image.")] = 5,
+    runtime: Annotated[str, typer.Option(help="auto (the export's pick), torch, onnxruntime, openvino, ...")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Top-k labels with probabilities for images; unreadable files are reported, not fatal.
@@ -21,7 +22,7 @@ def predict(
     """
     from cnnlab.runtime import predict as run_predict
 
-    results = run_predict(target, inputs, top_k=top_k)
+    results = run_predict(target, inputs, top_k=top_k, runtime=runtime)
     if json_out:
         print_json(results)
         return

@@ -7,5 +7,5 @@ __all__ = ["Predictor", "Preprocessor", "TorchPredictor", "expand_inputs", "load
 
 
 def predict(target: str, inputs: list[str], *, top_k: int = 5, runtime: str = "auto") -> list[dict]:
-    """Predictions of the model in ``target`` for image files and folders."""
+    """Predictions of the model in ``target`` (run, artifact or registry model) for image files and folders."""
     return load_predictor(target, runtime).predict(inputs, top_k=top_k)

@@ -69,16 +69,61 @@ class TorchPredictor(Predictor):
         return self.model(batch)
 
 
-def load_predictor(target: str | Path, runtime: str = "auto") -> Predictor:
-    """A Predictor for a run directory, or for a registry model with its pretrained weights and labels."""
-    from cnnlab.runs import load_run
+RUNTIMES = ("auto", "torch", "torch.compile", "onnxruntime", "openvino", "torchscript", "tflite")
+_ARTIFACTS = {
+    "onnxruntime": "model.onnx",
+    "openvino": "model.xml",
+    "torchscript": "model.ts.pt",
+    "tflite": "model.tflite",
+}
 
-    if runtime not in ("auto", "torch"):
-        raise CnnlabError(f"runtime {runtime!r} is not available for {target}; available: torch")
-    if Path(target).exists():
-        loaded = load_run(target)
+
+def load_predictor(target: str | Path, runtime: str = "auto", threads: int | None = None) -> Predictor:
+    """A Predictor for a run directory, an exported artifact, or a registry model (its pretrained weights).
+
+    For a run, ``auto`` is the runtime its export recommended (fastest with parity passed), else torch.
+    """
+    from cnnlab.runs import load_run
+    from cnnlab.runtime.artifact_card import read_card
+    from cnnlab.runtime.backends import CompiledTorchPredictor, artifact_predictor
+
+    if runtime not in RUNTIMES:
+        raise CnnlabError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    path = Path(target)
+    if path.is_file() and path.suffix != ".safetensors":
+        return artifact_predictor(path, read_card(path), threads)
+    if not path.exists():
+        if runtime not in ("auto", "torch"):
+            raise CnnlabError(f"{target} is not a run directory or artifact; runtime {runtime} needs one")
+        return pretrained_predictor(str(target))
+    loaded = load_run(path)
+    precision = "f32"
+    if runtime == "auto":
+        runtime, precision = _recommended(loaded.path)
+    if runtime == "torch":
         return TorchPredictor(loaded.model, loaded.card)
-    return pretrained_predictor(str(target))
+    if runtime == "torch.compile":
+        return CompiledTorchPredictor(loaded.model, loaded.card, threads)
+    artifact = loaded.path / "export" / _ARTIFACTS[runtime]
+    if not artifact.is_file():
+        raise CnnlabError(
+            f"{loaded.path} has no {runtime} artifact; run `cnnlab export {loaded.path} "
+            f"--format {dict(onnxruntime='onnx').get(runtime, runtime)}` first"
+        )
+    return artifact_predictor(artifact, read_card(artifact), threads, precision)
+
+
+def _recommended(run: Path) -> tuple[str, str]:
+    """The runtime (and precision) the run's export verified and found fastest; torch otherwise."""
+    import json
+
+    parity = run / "export" / "parity.json"
+    if parity.is_file():
+        record = json.loads(parity.read_text(encoding="utf-8"))
+        choice = record.get("recommended_runtime")
+        if record.get("passed") and (choice in _ARTIFACTS or choice == "torch"):
+            return choice, record.get("recommended_precision", "f32")
+    return "torch", "f32"
 
 
 def pretrained_predictor(name: str) -> TorchPredictor:
