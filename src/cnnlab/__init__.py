@@ -32,11 +32,13 @@ _API = {
     "export_run": "cnnlab.export",
     "check_exportability": "cnnlab.export",
     "benchmark": "cnnlab.runtime.benchmark",
+    "compress_run": "cnnlab.compress",
 }
 
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cnnlab.compress import compress_run  # noqa: F401
     from cnnlab.data import open_dataset  # noqa: F401
     from cnnlab.evaluate import evaluate_run  # noqa: F401
     from cnnlab.export import check_exportability, export_run  # noqa: F401

@@ -8,6 +8,7 @@ import typer
 
 from cnnlab import __version__
 from cnnlab.cli import benchmark as benchmark_cmd
+from cnnlab.cli import compress as compress_cmd
 from cnnlab.cli import data as data_cmd
 from cnnlab.cli import design as design_cmd
 from cnnlab.cli import evaluate as evaluate_cmd
@@ -52,3 +53,4 @@ app.command("evaluate", no_args_is_help=True)(evaluate_cmd.evaluate)
 app.command("predict", no_args_is_help=True)(predict_cmd.predict)
 app.command("export", no_args_is_help=True)(export_cmd.export)
 app.command("benchmark", no_args_is_help=True)(benchmark_cmd.benchmark)
+app.command("compress", no_args_is_help=True)(compress_cmd.compress)

@@ -44,7 +44,7 @@ def train(
             help="Pretrained weights: alone for the best available (offline set, else hub), 'hub', or a file."
         ),
     ] = None,
-    recipe: Annotated[str, typer.Option(help="auto, scratch, linear-probe, finetune or gradual.")] = "auto",
+    recipe: Annotated[str, typer.Option(help="auto, scratch, linear-probe, finetune, gradual or recover.")] = "auto",
     epochs: Annotated[int | None, typer.Option(help="Epochs (default 10 unless --budget).")] = None,
     budget: Annotated[str | None, typer.Option(help="Time budget, e.g. 10m, 90s, 1h30m.")] = None,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
@@ -75,6 +75,9 @@ def train(
     data_path: Annotated[str, typer.Option(help="auto, memory (whole-batch augmentation) or loader.")] = "auto",
     imbalance: Annotated[str, typer.Option(help="auto, none, weighted-loss or balanced-sampler.")] = "auto",
     early_stop: Annotated[int | None, typer.Option(help="Stop after N epochs without a better val metric.")] = None,
+    distill_from: Annotated[str | None, typer.Option(help="A teacher run: knowledge distillation.")] = None,
+    distill_temperature: Annotated[float, typer.Option(help="Distillation temperature.")] = 4.0,
+    distill_alpha: Annotated[float, typer.Option(help="Weight of the teacher's term, in [0, 1].")] = 0.7,
     train_per_class: Annotated[int | None, typer.Option(help="Few-shot: at most N training images per class.")] = None,
     checkpoint_every: Annotated[str, typer.Option(help="Also checkpoint within epochs this often, e.g. 5m.")] = "5m",
     input_size: Annotated[str | None, typer.Option(help="Input size: a side (64) or HxW.")] = None,
@@ -137,6 +140,9 @@ def train(
             model_options=_model_options(option or []),
             train_per_class=train_per_class,
             checkpoint_every_s=parse_duration(checkpoint_every),
+            distill_from=distill_from,
+            distill_temperature=distill_temperature,
+            distill_alpha=distill_alpha,
         )
         result = train_model(config, out=out, overwrite=overwrite, progress=None if not json_out else False)
     if not result.main:

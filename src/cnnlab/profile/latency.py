@@ -100,3 +100,20 @@ def backend(name: str) -> Callable[[nn.Module, torch.Tensor], Callable[[], objec
     if name not in LATENCY_BACKENDS:
         raise ConfigError(f"unknown runtime {name!r} for profiling; available: {', '.join(LATENCY_BACKENDS)}")
     return LATENCY_BACKENDS[name]
+
+
+def alternating_medians(
+    fns: dict[str, Callable[[], object]], *, rounds: int = 8, runs: int = 5, warmup: int = 3
+) -> dict[str, LatencyStats]:
+    """Time several callables in alternating rounds, so machine noise affects them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(runs):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+    return {name: summarize(values, warmup) for name, values in samples.items()}

@@ -83,7 +83,7 @@ def _unwrap(state: object, path: Path) -> dict[str, torch.Tensor]:
         )
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if tensors and all(k.startswith("module.") for k in tensors):  # saved from DataParallel/DDP
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return tensors
 
 

@@ -97,14 +97,14 @@ def load_predictor(target: str | Path, runtime: str = "auto", threads: int | Non
             raise CnnlabError(f"{target} is not a run directory or artifact; runtime {runtime} needs one")
         return pretrained_predictor(str(target))
     loaded = load_run(path)
-    precision = "f32"
+    precision, artifact_name = "f32", None
     if runtime == "auto":
-        runtime, precision = _recommended(loaded.path)
+        runtime, precision, artifact_name = _recommended(loaded.path)
     if runtime == "torch":
         return TorchPredictor(loaded.model, loaded.card)
     if runtime == "torch.compile":
         return CompiledTorchPredictor(loaded.model, loaded.card, threads)
-    artifact = loaded.path / "export" / _ARTIFACTS[runtime]
+    artifact = loaded.path / "export" / (artifact_name or _ARTIFACTS[runtime])
     if not artifact.is_file():
         raise CnnlabError(
             f"{loaded.path} has no {runtime} artifact; run `cnnlab export {loaded.path} "
@@ -113,8 +113,8 @@ def load_predictor(target: str | Path, runtime: str = "auto", threads: int | Non
     return artifact_predictor(artifact, read_card(artifact), threads, precision)
 
 
-def _recommended(run: Path) -> tuple[str, str]:
-    """The runtime (and precision) the run's export verified and found fastest; torch otherwise."""
+def _recommended(run: Path) -> tuple[str, str, str | None]:
+    """The runtime, precision and artifact the run's export (or compression) verified and chose; torch otherwise."""
     import json
 
     parity = run / "export" / "parity.json"
@@ -122,8 +122,8 @@ def _recommended(run: Path) -> tuple[str, str]:
         record = json.loads(parity.read_text(encoding="utf-8"))
         choice = record.get("recommended_runtime")
         if record.get("passed") and (choice in _ARTIFACTS or choice == "torch"):
-            return choice, record.get("recommended_precision", "f32")
-    return "torch", "f32"
+            return choice, record.get("recommended_precision", "f32"), record.get("recommended_artifact")
+    return "torch", "f32", None
 
 
 def pretrained_predictor(name: str) -> TorchPredictor:

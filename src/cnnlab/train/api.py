@@ -69,6 +69,7 @@ def train_model(
     resume: str | Path | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
+    initial: tuple[torch.nn.Module, Any] | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train (or resume) a model and evaluate it on the test split.
@@ -79,6 +80,8 @@ def train_model(
         resume: a run directory to continue exactly where its last checkpoint left it. ``epochs`` or
             ``budget_s`` in ``options`` extend it; other options are taken from the run.
         progress: live progress bar (default: when stderr is a terminal).
+        initial: (model, card) to continue from instead of building ``config.model``: a pruned model,
+            a fake-quantized one (compression). Its card is kept; ``auto`` becomes the recover recipe.
     """
     if resume is not None:
         run = RunDir(resume)
@@ -95,13 +98,19 @@ def train_model(
     if run is None:
         run = RunDir.create(out, "train", overwrite=overwrite) if dist.is_main else RunDir(out or "runs/_")
     try:
-        return _train(config, run, checkpoint, device, dist, progress)
+        return _train(config, run, checkpoint, device, dist, progress, initial)
     finally:
         shutdown(dist)
 
 
 def _train(
-    config: TrainConfig, run: RunDir, checkpoint: Any, device: torch.device, dist: DistInfo, progress: bool | None
+    config: TrainConfig,
+    run: RunDir,
+    checkpoint: Any,
+    device: torch.device,
+    dist: DistInfo,
+    progress: bool | None,
+    initial: tuple[torch.nn.Module, Any] | None = None,
 ) -> TrainResult:
     from cnnlab.data import open_dataset
 
@@ -119,11 +128,11 @@ def _train(
     task_name = config.task or data.task
     if task_name != "classify":
         raise ConfigError(f"--task {task_name}: training is available for classify so far")
-    built = setup.build_model(config, data)
+    built = setup.BuiltModel(*initial, weights=None, pretrained=False) if initial else setup.build_model(config, data)
     model, card = built.model, built.card
     train_split = data.splits["train"]
     counts = [int(c) for c in train_split.class_counts()]
-    if not built.pretrained:
+    if not built.pretrained and initial is None:
         card.mean, card.std = setup.dataset_stats(train_split, card.in_chans)
     memory = setup.use_memory_path(config, data, card)
     imbalance = setup.imbalance_policy(config, counts)
@@ -141,7 +150,14 @@ def _train(
     def probe() -> dict[str, Any] | None:
         return _quick_probe(model, data, card, memory, task_probe.collate, config.seed) if has_val else None
 
-    plan = make_plan(config, pretrained=built.pretrained, class_counts=counts, stages=deepest - 1, probe=probe)
+    plan = make_plan(
+        config,
+        pretrained=built.pretrained,
+        class_counts=counts,
+        stages=deepest - 1,
+        probe=probe,
+        initial=initial is not None,
+    )
     task = build_task(
         "classify",
         num_classes=len(data.class_names),
@@ -151,6 +167,8 @@ def _train(
         mixup_alpha=config.mixup,
         cutmix_alpha=config.cutmix,
     )
+    if config.distill_from:
+        task = _distillation(task, config, card, device)
     sample_weights = None
     if imbalance["policy"] == "balanced-sampler":
         per_class = torch.tensor(imbalance["sample_weight_per_class"], dtype=torch.float64)
@@ -287,6 +305,28 @@ def _train(
         test=_scalars(metrics),
     )
     return TrainResult(run.path, metrics, state, plan, skipped)
+
+
+def _distillation(task: Any, config: TrainConfig, card: Any, device: torch.device) -> Any:
+    """The task wrapped so a teacher run supervises the student (see tasks.distill)."""
+    from cnnlab.runs import load_run
+    from cnnlab.tasks.distill import CardAdapter, DistillTask
+
+    teacher = load_run(config.distill_from)
+    theirs, ours = list(teacher.card.class_names or []), list(card.class_names or [])
+    if theirs != ours:
+        raise ConfigError(
+            f"--distill-from {config.distill_from}: the teacher predicts {teacher.card.num_classes} classes "
+            f"({theirs[:4]}…), the student {card.num_classes} ({ours[:4]}…); "
+            "a teacher must have been trained on the same classes"
+        )
+    return DistillTask(
+        task,
+        teacher.model.to(device),
+        CardAdapter(card, teacher.card),
+        temperature=config.distill_temperature,
+        alpha=config.distill_alpha,
+    )
 
 
 def _limit_train(data: Any, per_class: int, seed: int) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cnnlab.errors import ConfigError
 
-RECIPES = ("auto", "scratch", "linear-probe", "finetune", "gradual")
+RECIPES = ("auto", "scratch", "linear-probe", "finetune", "gradual", "recover")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "constant")
 IMBALANCE = ("auto", "none", "weighted-loss", "balanced-sampler")
@@ -73,6 +73,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     train_per_class: int | None = None  # few-shot: at most N training images per class (seeded choice)
+    distill_from: str | None = None  # a teacher run: knowledge distillation
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.7  # weight of the teacher's term
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -115,6 +115,19 @@ def gradual_plan(cfg: TrainConfig, stages: int) -> Plan:
     )
 
 
+def recover_plan(cfg: TrainConfig) -> Plan:
+    return Plan(
+        "recover",
+        "sgd",
+        _batch_scaled(0.01, cfg.batch_size),
+        5e-4,
+        [Phase("all layers", 0.0)],
+        warmup=0.0,
+        label_smoothing=0.1,
+        reasoning=["recovery fine-tune: every layer at a low rate (SGD 0.01 per 64 images), cosine to 0"],
+    )
+
+
 def make_plan(
     cfg: TrainConfig,
     *,
@@ -122,9 +135,11 @@ def make_plan(
     class_counts: list[int],
     stages: int,
     probe: Callable[[], dict[str, Any]] | None = None,
+    initial: bool = False,
 ) -> Plan:
-    """The recipe for this run, with every default it chose filled in."""
-    recipe = cfg.recipe
+    """The recipe for this run, with every default it chose filled in. ``initial``: the model comes
+    trained already (compression), so ``auto`` means a recovery fine-tune."""
+    recipe = "recover" if (initial and cfg.recipe == "auto") else cfg.recipe
     if recipe in ("linear-probe", "finetune", "gradual") and not pretrained:
         raise ConfigError(f"--recipe {recipe} adapts pretrained weights; add --pretrained, or use --recipe scratch")
     if recipe == "auto":
@@ -133,6 +148,8 @@ def make_plan(
         plan = scratch_plan(cfg)
     elif recipe == "linear-probe":
         plan = linear_probe_plan(cfg)
+    elif recipe == "recover":
+        plan = recover_plan(cfg)
     elif recipe == "finetune":
         plan = finetune_plan(cfg, cfg.layer_decay or 0.75)
     else:

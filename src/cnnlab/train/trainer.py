@@ -144,6 +144,9 @@ class Trainer:
     def run_step(self, inputs: torch.Tensor, targets: Any) -> torch.Tensor:
         """One micro-step: forward, loss, backward; an optimizer step every ``grad_accum`` of them."""
         inputs, targets = self._to_device(inputs), self._to_device(targets)
+        prepare = getattr(self.task, "prepare_targets", None)  # tasks that derive targets from inputs (distillation)
+        if prepare is not None:
+            targets = prepare(inputs, targets)
         self._micro_step += 1
         stepping = self._micro_step % self.grad_accum == 0
         sync = contextlib.nullcontext() if stepping or not self.dist.enabled else self.model.no_sync()

@@ -1,0 +1,103 @@
+"""Accuracy and latency of every compression step, measured the same way for torch and artifacts."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlab.runs import ModelCard
+
+
+class EvalSet:
+    """A split of the run's data, pre-processed once with the card's pipeline, held in memory."""
+
+    def __init__(self, bundle: Any, card: ModelCard, split: str, limit: int | None = None) -> None:
+        from cnnlab.tasks import build_task
+        from cnnlab.train import setup
+
+        self.task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+        source = bundle.splits[split]
+        if limit and len(source) > limit:
+            step = len(source) // limit
+            source = source.subset(list(range(0, step * limit, step)))
+        memory = bundle.native_size is not None and max(bundle.native_size) <= 64
+        self.batches = list(
+            setup.eval_batches(source, card, memory=memory, collate=self.task.collate, batch_size=128)()
+        )
+        self.split = split
+        self.size = sum(len(y) for _, y in self.batches)
+
+    def numpy_batches(self, count: int) -> list[np.ndarray]:
+        """Up to ``count`` images as numpy batches (calibration data)."""
+        out, seen = [], 0
+        for x, _ in self.batches:
+            out.append(x[: count - seen].numpy())
+            seen += len(out[-1])
+            if seen >= count:
+                break
+        return out
+
+    def top1(self, run: Callable[[torch.Tensor], torch.Tensor]) -> float:
+        metrics = self.task.new_metrics()
+        with torch.inference_mode():
+            for x, y in self.batches:
+                metrics.update(run(x), y)
+        return float(metrics.compute()["top1"])
+
+    def torch_top1(self, model: nn.Module) -> float:
+        model.eval()
+        return self.top1(model)
+
+    def onnx_top1(self, path: Path) -> float:
+        session = ort_session(path)
+        name = session.get_inputs()[0].name
+        return self.top1(lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0]))
+
+
+def ort_session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    from cnnlab.runtime.backends import physical_cores
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = physical_cores()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_fp32(model: nn.Module, card: ModelCard, folder: Path) -> Path:
+    from cnnlab.export.formats import FORMATS, ExportContext, export_format
+
+    example = torch.randn(2, *card.input_size)
+    return export_format(FORMATS["onnx"], ExportContext(model.eval(), card, example, folder))["path"]
+
+
+def runtime_callables(onnx_path: Path, card: ModelCard, single: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """Batch-1 runners of an ONNX model on ONNX Runtime, and on OpenVINO when it is installed."""
+    session = ort_session(onnx_path)
+    name, data = session.get_inputs()[0].name, single.numpy()
+    runners: dict[str, Callable[[], object]] = {"onnxruntime": lambda: session.run(None, {name: data})}
+    try:
+        from cnnlab.runtime.backends import OpenVINOPredictor
+
+        ov = OpenVINOPredictor(onnx_path, card)
+        runners["openvino"] = lambda: ov.run_numpy(data)
+    except Exception:
+        pass
+    return runners
+
+
+def onnx_latency_ms(model: nn.Module, card: ModelCard, runtime: str = "onnxruntime") -> float:
+    """Batch-1 median latency of ``model`` exported and run on ``runtime`` (a pruning step's yardstick)."""
+    from cnnlab.profile.latency import time_callable
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = export_fp32(model, card, Path(folder))
+        runner = runtime_callables(path, card, torch.randn(1, *card.input_size))[runtime]
+        return time_callable(runner, warmup=5, target_seconds=1.0, min_runs=20).median_ms
