@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The suite loads torch, ONNX Runtime, OpenVINO and LiteRT into one long-lived process and then
+# spawns the CLI. Spawned with vfork (CPython's default), the parent died with SIGSEGV (SI_KERNEL)
+# right after a spawn, twice in the interpreter loop and once in time.sleep, never when the test
+# files ran apart; with fork+exec it does not. CPython keeps this switch for exactly such cases.
+subprocess._USE_VFORK = False  # type: ignore[attr-defined]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
