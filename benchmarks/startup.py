@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import save, spread
+
 BIN = Path(sys.executable).parent
 
 CONTENDERS = {
@@ -43,6 +45,7 @@ def main() -> None:
     for name, values in times.items():
         med = statistics.median(values)
         print(f"{name:42s} {med:9.3f} {min(values):7.3f} {max(values):7.3f} {med - torch_median:+15.3f}s")
+    save("startup", {"runs": args.runs, "seconds": {name: spread(values) for name, values in times.items()}})
 
 
 if __name__ == "__main__":

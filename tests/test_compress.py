@@ -56,6 +56,25 @@ def test_int8_with_a_report_and_a_deployable_artifact(base: Path, tmp_path: Path
     assert chosen.runtime == "onnxruntime"
 
 
+def test_int8_for_openvino_through_nncf(base: Path, tmp_path: Path) -> None:
+    pytest.importorskip("nncf")
+    report = compress_run(base, quantize="int8", runtime="openvino", out=tmp_path / "ov")
+    baseline, int8 = report.steps
+    weights = tmp_path / "ov" / "export" / "model.int8.bin"
+    assert int8.name == "int8 (NNCF)" and weights.stat().st_size < 0.3 * baseline.size_bytes  # int8 weights
+    assert int8.size_bytes > weights.stat().st_size  # the size reported counts the .xml graph too
+    assert abs(baseline.test_top1 - int8.test_top1) < 0.05 and "openvino" in int8.latency_ms
+    record = json.loads((tmp_path / "ov" / "compression.json").read_text())["quantization"]
+    assert record["nncf"]["attempts"][0]["method"] == "nncf.quantize"
+    artifact = tmp_path / "ov" / "export" / "model.int8.xml"
+    predictor = load_predictor(artifact)  # the IR carries its card: runs without the run
+    assert predictor.runtime == "openvino"
+    import openvino as ov
+
+    ops = {op.get_type_name() for op in ov.Core().read_model(str(artifact)).get_ops()}
+    assert "FakeQuantize" in ops  # really quantized, not a float copy
+
+
 def test_sensitivity_analysis_keeps_costly_layers_float(base: Path, tmp_path: Path) -> None:
     import numpy as np
     import onnxruntime as ort

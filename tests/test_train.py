@@ -107,7 +107,6 @@ def test_sigkill_at_a_random_moment_loses_nothing_after_the_last_checkpoint(tmp_
     time.sleep(random.uniform(0.5, 2.5))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    leftovers = [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
     resumed = subprocess.run(
         [sys.executable, "-m", "cnnlab", "train", "--resume", str(run), "--json"],
         capture_output=True,
@@ -117,7 +116,6 @@ def test_sigkill_at_a_random_moment_loses_nothing_after_the_last_checkpoint(tmp_
     assert resumed.returncode == 0, resumed.stderr
     a, b = _checkpoint(tmp_path / "ref"), _checkpoint(run)
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed training diverged from the uninterrupted run"
-    assert all(not name.startswith("checkpoint") for name in leftovers) or True  # temp files are harmless
 
 
 def test_time_budget_stops_and_still_evaluates(tmp_path: Path) -> None:

@@ -190,28 +190,33 @@ def compress_run(
     artifacts[steps[-1].name] = float_onnx
     steps[-1].size_bytes = (target.path / "model.safetensors").stat().st_size
     if quantize:
-        int8_path, int8_record, qat_note = _quantize(
-            model,
-            card,
-            float_onnx,
-            exports,
-            val,
-            test,
-            calibration,
-            calibration_images,
-            max_drop,
-            qat_epochs,
-            finetune,
-            save_to=target,
-        )
+        if runtime == "openvino":
+            int8_path, int8_record, note = _quantize_openvino(
+                float_onnx, exports, val, test, card, calibration_images, max_drop
+            )
+        else:
+            int8_path, int8_record, note = _quantize(
+                model,
+                card,
+                float_onnx,
+                exports,
+                val,
+                test,
+                calibration,
+                calibration_images,
+                max_drop,
+                qat_epochs,
+                finetune,
+                save_to=target,
+            )
         steps.append(int8_record)
         artifacts[int8_record.name] = int8_path
         details["quantization"] = {
-            "calibration": calibration,
+            "calibration": calibration if runtime != "openvino" else "nncf (minmax)",
             "calibration_images": calibration_images,
             "per_channel": True,
-            "format": "QDQ",
-            **qat_note,
+            "format": "QDQ" if runtime != "openvino" else "OpenVINO IR (FakeQuantize)",
+            **note,
         }
     _latencies(steps, artifacts, card)
     verdict, recommended = _verdict(steps, artifacts, runtime, max_drop, bool(quantize))
@@ -325,6 +330,46 @@ def _quantize(
     )
     note["within_budget"] = ptq.within_budget
     return int8_path, record, note
+
+
+def _quantize_openvino(
+    float_onnx: Path, exports: Path, val: EvalSet, test: EvalSet, card: Any, calibration_images: int, max_drop: float
+) -> tuple[Path, StepRecord, dict[str, Any]]:
+    import openvino as ov
+
+    from cnnlab.compress.openvino_int8 import compiled_top1, quantize_for_openvino
+
+    baseline = compiled_top1(
+        ov.compile_model(str(float_onnx), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}), val.labelled_numpy()
+    )
+    result = quantize_for_openvino(
+        float_onnx,
+        val.numpy_batches(calibration_images),
+        val.labelled_numpy(),
+        compiled_top1,
+        baseline,
+        max_drop / 100,
+        exports / "model.int8.xml",
+    )
+    write_sidecar(result.path, card)
+    test_top1 = compiled_top1(ov.compile_model(str(result.path), "CPU"), test.labelled_numpy())
+    size = result.path.stat().st_size + result.path.with_suffix(".bin").stat().st_size
+    float_note = [{"group": f"{result.float_ops} quantizer(s)", "why": "returned to float by NNCF accuracy control"}]
+    record = StepRecord(
+        "int8 (NNCF)",
+        result.accuracy,
+        test_top1,
+        None,
+        None,
+        size,
+        float_layers=float_note if result.float_ops else [],
+        note="" if result.within_budget else f"misses --max-drop {max_drop} on validation",
+    )
+    note = {
+        "nncf": {"val_top1": result.accuracy, "drop_points": 100 * result.drop, "attempts": result.attempts},
+        "within_budget": result.within_budget,
+    }
+    return result.path, record, note
 
 
 def _latencies(steps: list[StepRecord], artifacts: dict[str, Path], card: Any) -> None:

@@ -43,6 +43,9 @@ class EvalSet:
                 break
         return out
 
+    def labelled_numpy(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(x.numpy(), y.numpy()) for x, y in self.batches]
+
     def top1(self, run: Callable[[torch.Tensor], torch.Tensor]) -> float:
         metrics = self.task.new_metrics()
         with torch.inference_mode():
@@ -79,10 +82,14 @@ def export_fp32(model: nn.Module, card: ModelCard, folder: Path) -> Path:
 
 
 def runtime_callables(onnx_path: Path, card: ModelCard, single: torch.Tensor) -> dict[str, Callable[[], object]]:
-    """Batch-1 runners of an ONNX model on ONNX Runtime, and on OpenVINO when it is installed."""
-    session = ort_session(onnx_path)
-    name, data = session.get_inputs()[0].name, single.numpy()
-    runners: dict[str, Callable[[], object]] = {"onnxruntime": lambda: session.run(None, {name: data})}
+    """Batch-1 runners of an ONNX model on ONNX Runtime, and on OpenVINO when it is installed (an
+    OpenVINO IR runs on OpenVINO alone)."""
+    data = single.numpy()
+    runners: dict[str, Callable[[], object]] = {}
+    if onnx_path.suffix == ".onnx":
+        session = ort_session(onnx_path)
+        name = session.get_inputs()[0].name
+        runners["onnxruntime"] = lambda: session.run(None, {name: data})
     try:
         from cnnlab.runtime.backends import OpenVINOPredictor
 
