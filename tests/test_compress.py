@@ -261,8 +261,9 @@ def test_bad_requests(base: Path, tmp_path: Path, kwargs: dict, message: str) ->
 def test_compress_cli(base: Path, tmp_path: Path) -> None:
     from tests.conftest import run_cli
 
-    result = run_cli("compress", str(base), "--quantize", "int8", "--qat-epochs", "0", "--out", str(tmp_path / "c"),
-                     "--json")
+    result = run_cli(
+        "compress", str(base), "--quantize", "int8", "--qat-epochs", "0", "--out", str(tmp_path / "c"), "--json"
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert [s["name"] for s in record["steps"]] == ["baseline", "int8 (PTQ)"] and record["verdict"]

@@ -33,6 +33,7 @@ _API = {
     "check_exportability": "cnnlab.export",
     "benchmark": "cnnlab.runtime.benchmark",
     "compress_run": "cnnlab.compress",
+    "write_report": "cnnlab.report",
 }
 
 __all__ = ["__version__", *_API]
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cnnlab.export import check_exportability, export_run  # noqa: F401
     from cnnlab.profile import profile_model  # noqa: F401
     from cnnlab.registry import create_model, list_models, model_info, register_model  # noqa: F401
+    from cnnlab.report import write_report  # noqa: F401
     from cnnlab.runs import ModelCard, load_run, save_model  # noqa: F401
     from cnnlab.runtime import load_predictor, predict  # noqa: F401
     from cnnlab.runtime.benchmark import benchmark  # noqa: F401

@@ -16,6 +16,7 @@ from cnnlab.cli import export as export_cmd
 from cnnlab.cli import models as models_cmd
 from cnnlab.cli import predict as predict_cmd
 from cnnlab.cli import profile as profile_cmd
+from cnnlab.cli import report as report_cmd
 from cnnlab.cli import train as train_cmd
 
 app = typer.Typer(
@@ -54,3 +55,4 @@ app.command("predict", no_args_is_help=True)(predict_cmd.predict)
 app.command("export", no_args_is_help=True)(export_cmd.export)
 app.command("benchmark", no_args_is_help=True)(benchmark_cmd.benchmark)
 app.command("compress", no_args_is_help=True)(compress_cmd.compress)
+app.command("report", no_args_is_help=True)(report_cmd.report)
