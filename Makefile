@@ -39,6 +39,7 @@ test-fast: install
 demo: install
 	$(VENV)/bin/cnnlab train --data builtin:digits --model lenet5 --epochs 30 --out $(DEMO_OUT) --overwrite
 	$(VENV)/bin/cnnlab evaluate $(DEMO_OUT)
+	$(VENV)/bin/cnnlab report $(DEMO_OUT)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
