@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks.common import save
+from benchmarks.common import RESULTS, save
 from cnnlab.compress import compress_run
 from cnnlab.profile.counting import count_params
 from cnnlab.runs import load_run
@@ -51,12 +51,21 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=8)
     parser.add_argument("--student-epochs", type=int, default=10)
     parser.add_argument("--skip", nargs="*", default=[], choices=["int8", "prune", "distill"])
+    parser.add_argument("--reuse-teacher", action="store_true", help="keep runs/bench-compress/teacher")
     args = parser.parse_args()
-    results: dict = {
-        "teacher": train(
+    results: dict = {}
+    if args.reuse_teacher and (OUT / "teacher" / "run.json").is_file():
+        record = json.loads((OUT / "teacher" / "run.json").read_text())
+        results["teacher"] = {
+            "test_top1": record["test"]["top1"],
+            "train_s": record["elapsed_s"],
+            "params": count_params(load_run(OUT / "teacher").model).total,
+            "reused": True,
+        }
+    else:
+        results["teacher"] = train(
             "teacher", "cifar_resnet20", args.teacher_epochs, batch_size=128, model_options={"shortcut": "B"}
         )
-    }
     teacher = OUT / "teacher"
     if "int8" not in args.skip:
         report = compress_run(teacher, quantize="int8", out=OUT / "int8", overwrite=True, val_limit=None)
@@ -82,6 +91,10 @@ def main() -> None:
             "gap_recovered": (distilled["test_top1"] - alone["test_top1"]) / gap if gap > 0 else None,
         }
         print("distillation:", results["distill"], flush=True)
+    previous = RESULTS / "compression_fashion_mnist.json"
+    if previous.is_file():  # steps skipped now keep their earlier results
+        earlier = json.loads(previous.read_text())
+        results = {**{k: v for k, v in earlier.items() if k != "environment"}, **results}
     save("compression_fashion_mnist", results)
 
 

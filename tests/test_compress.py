@@ -167,7 +167,7 @@ def test_zero_padded_shortcuts_cannot_be_pruned_and_say_why(tmp_path: Path) -> N
             steps=1,
             importance="magnitude",
             recover=lambda m, k: 0.0,
-            latency=lambda m: 1.0,
+            latency=lambda before, after: (1.0, 1.0),
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from cnnlab.compress.evaluation import EvalSet, export_fp32, onnx_latency_ms, runtime_callables
+from cnnlab.compress.evaluation import EvalSet, export_fp32, paired_latency_ms, runtime_callables
 from cnnlab.compress.prune import IMPORTANCES, check_ratio, prune_iteratively
 from cnnlab.compress.quantize import CALIBRATIONS, Quantizer, quantize_within_budget
 from cnnlab.compress.report import StepRecord, plot
@@ -179,7 +179,7 @@ def compress_run(
             steps=prune_steps,
             importance=importance,
             recover=lambda m, k: finetune(f"prune-{k}", recover_epochs, distill_from),
-            latency=lambda m: onnx_latency_ms(m, card, runtime),
+            latency=lambda before, after: paired_latency_ms(before, after, card, runtime),
             gradients=lambda m: _taylor_gradients(m, val),
         )
         details["pruning"] = {"steps": [h.to_dict() for h in history], "stopped": reason, "importance": importance}

@@ -100,11 +100,18 @@ def runtime_callables(onnx_path: Path, card: ModelCard, single: torch.Tensor) ->
     return runners
 
 
-def onnx_latency_ms(model: nn.Module, card: ModelCard, runtime: str = "onnxruntime") -> float:
-    """Batch-1 median latency of ``model`` exported and run on ``runtime`` (a pruning step's yardstick)."""
-    from cnnlab.profile.latency import time_callable
+def paired_latency_ms(
+    before: nn.Module, after: nn.Module, card: ModelCard, runtime: str = "onnxruntime"
+) -> tuple[float, float]:
+    """Batch-1 median latency of two models exported and run on ``runtime``, timed in alternating rounds
+    in one call, so the ratio holds on a noisy machine (a pruning step's yardstick)."""
+    from cnnlab.profile.latency import alternating_medians
 
+    single = torch.randn(1, *card.input_size)
     with tempfile.TemporaryDirectory() as folder:
-        path = export_fp32(model, card, Path(folder))
-        runner = runtime_callables(path, card, torch.randn(1, *card.input_size))[runtime]
-        return time_callable(runner, warmup=5, target_seconds=1.0, min_runs=20).median_ms
+        runners = {}
+        for name, model in (("before", before), ("after", after)):
+            path = export_fp32(model, card, Path(folder) / name)
+            runners[name] = runtime_callables(path, card, single)[runtime]
+        medians = alternating_medians(runners, rounds=15, runs=10, warmup=5)
+    return medians["before"].median_ms, medians["after"].median_ms

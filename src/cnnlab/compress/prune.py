@@ -9,6 +9,7 @@ step no longer buys latency (pruned models that are not faster are the commonest
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -59,15 +60,17 @@ def prune_iteratively(
     steps: int,
     importance: str,
     recover: Callable[[nn.Module, int], float],
-    latency: Callable[[nn.Module], float],
+    latency: Callable[[nn.Module, nn.Module], tuple[float, float]],
     gradients: Callable[[nn.Module], None] | None = None,
     round_to: int = 8,
     min_gain: float = 0.03,
 ) -> tuple[list[PruneStep], str]:
     """Prune ``model`` in place toward ``ratio`` in ``steps`` steps; returns the steps and why it stopped.
 
-    ``recover(model, step)`` fine-tunes and returns validation top-1; ``latency(model)`` measures
-    batch-1 latency on the deployment runtime; ``gradients(model)`` fills .grad for Taylor importance.
+    ``recover(model, step)`` fine-tunes and returns validation top-1; ``latency(before, after)`` measures
+    the batch-1 latency of the model before and after a step on the deployment runtime, alternating
+    (two measurements taken minutes apart differ by more than a step's gain on a shared machine);
+    ``gradients(model)`` fills .grad for Taylor importance.
     """
     try:
         import torch_pruning as tp
@@ -86,17 +89,17 @@ def prune_iteratively(
         round_to=round_to,
         ignored_layers=[classifier] if isinstance(classifier, nn.Module) else [],
     )
-    previous = latency(model)
     history: list[PruneStep] = []
     reason = f"reached {ratio:.0%} of channels in {steps} steps"
     for step in range(1, steps + 1):
         if importance == "taylor" and gradients is not None:
             model.zero_grad()
             gradients(model)
+        before = copy.deepcopy(model).eval()
         pruner.step()
         _check_still_runs(model, example)
         top1 = recover(model, step)
-        ms = latency(model)
+        previous, ms = latency(before, model)
         improved = ms < previous * (1 - min_gain)
         history.append(
             PruneStep(
@@ -105,10 +108,10 @@ def prune_iteratively(
         )
         if not improved:
             reason = (
-                f"stopped after step {step}: latency {ms:.2f} ms is not {min_gain:.0%} better than {previous:.2f} ms"
+                f"stopped after step {step}: latency {ms:.2f} ms is not {min_gain:.0%} better than "
+                f"{previous:.2f} ms before it (measured alternating)"
             )
             break
-        previous = ms
     return history, reason
 
 
