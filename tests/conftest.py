@@ -36,3 +36,18 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def chromium(*args: str, profile: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Debian's headless Chromium, as the report tests drive it (console messages on stderr)."""
+    browser = [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([*browser, *args], capture_output=True, text=True, timeout=timeout)

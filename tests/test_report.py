@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from cnnlab.errors import ConfigError
 from cnnlab.report import write_report
-from tests.conftest import run_cli
+from tests.conftest import chromium, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -69,26 +68,11 @@ def test_report_renders_in_headless_chromium(two_runs: list[Path], artifacts: Pa
     assert result.returncode == 0, result.stderr
     screenshot = artifacts / "report.png"
     screenshot.unlink(missing_ok=True)
-    browser = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--enable-logging=stderr",
-        "--v=0",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
     url = (tmp_path / "report.html").as_uri()
-    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    dom = chromium("--dump-dom", url, profile=tmp_path / "profile")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "CONSOLE" not in dom.stderr or "Uncaught" not in dom.stderr  # no script errors in the page
     rendered = re.findall(r"<img [^>]*src=\"data:image/png;base64,", dom.stdout)
     assert len(rendered) >= 3  # learning curves + a confusion matrix per run, all in the rendered page
-    shot = subprocess.run(
-        [*browser, f"--screenshot={screenshot}", "--window-size=1280,2400", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    shot = chromium(f"--screenshot={screenshot}", "--window-size=1280,2400", url, profile=tmp_path / "profile")
     assert shot.returncode == 0 and screenshot.stat().st_size > 50_000, shot.stderr[-2000:]

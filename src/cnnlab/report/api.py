@@ -34,9 +34,13 @@ def overview_row(run: RunSummary) -> dict[str, Any]:
     test = run.metrics.get("top1")
     if test is None and run.compression:
         test = (run.compression.get("recommended") or {}).get("test_top1")
+    size = run.profile.get("size_bytes")
     return {
         "name": run.name,
         "path": str(run.path),
+        "params": run.profile.get("params"),
+        "macs": run.profile.get("macs"),
+        "size_bytes": size.get("fp32") if isinstance(size, dict) else size,
         "command": run.command,
         "architecture": run.card.get("architecture") or (run.record.get("config") or {}).get("model"),
         "input": "x".join(str(v) for v in run.card.get("input_size", [])),
@@ -67,12 +71,29 @@ def _sections(run: RunSummary) -> dict[str, Any]:
         },
         "per_class": _per_class(run),
         "confusion": inline_png(run.images["confusion_matrix"]) if "confusion_matrix" in run.images else None,
+        "cam_samples": inline_png(run.images["cam_samples"]) if "cam_samples" in run.images else None,
         "compression_plot": inline_png(run.images["compression"]) if "compression" in run.images else None,
         "parity": run.parity.get("parity") or {},
         "candidates": run.parity.get("runtime_candidates") or [],
         "steps": run.compression.get("steps") or [],
         "verdict": run.compression.get("verdict"),
         "skipped": (run.record.get("skipped") or {}).get("total", 0),
+        "selection": _selection(run),
+    }
+
+
+def _selection(run: RunSummary) -> dict[str, Any] | None:
+    """The selection's recommendation, reasons, frontier and every measured candidate."""
+    if not run.selection:
+        return None
+    return {
+        "recommended": run.selection.get("recommended"),
+        "rationale": run.selection.get("rationale") or [],
+        "error": run.selection.get("error"),
+        "candidates": run.selection.get("candidates") or [],
+        "excluded": run.selection.get("excluded") or {},
+        "pareto": {p["candidate"]: p for p in run.selection.get("pareto") or []},
+        "figure": inline_png(run.images["pareto"]) if "pareto" in run.images else None,
     }
 
 

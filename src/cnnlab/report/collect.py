@@ -20,6 +20,8 @@ class RunSummary:
     metrics: dict[str, Any] = field(default_factory=dict)  # metrics.json
     parity: dict[str, Any] = field(default_factory=dict)  # export/parity.json
     compression: dict[str, Any] = field(default_factory=dict)  # compression.json
+    selection: dict[str, Any] = field(default_factory=dict)  # select.json
+    profile: dict[str, Any] = field(default_factory=dict)  # profile.json
     images: dict[str, Path] = field(default_factory=dict)  # figures the run already drew
 
     @property
@@ -63,7 +65,7 @@ def collect(path: str | Path) -> RunSummary:
             history = [{k: _number(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
     images = {
         name: folder / f"{name}.png"
-        for name in ("confusion_matrix", "compression")
+        for name in ("confusion_matrix", "compression", "pareto", "cam_samples")
         if (folder / f"{name}.png").is_file()
     }
     return RunSummary(
@@ -74,5 +76,7 @@ def collect(path: str | Path) -> RunSummary:
         metrics=_json(folder / "metrics.json"),
         parity=_json(folder / "export" / "parity.json"),
         compression=_json(folder / "compression.json"),
+        selection=_json(folder / "select.json"),
+        profile=_json(folder / "profile.json"),
         images=images,
     )

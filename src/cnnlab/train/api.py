@@ -68,8 +68,9 @@ def train_model(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     initial: tuple[torch.nn.Module, Any] | None = None,
+    evaluate_test: bool = True,
     **options: Any,
 ) -> TrainResult:
     """Train (or resume) a model and evaluate it on the test split.
@@ -79,9 +80,11 @@ def train_model(
         out: the run directory (default runs/train-<n>). An existing run is refused unless ``overwrite``.
         resume: a run directory to continue exactly where its last checkpoint left it. ``epochs`` or
             ``budget_s`` in ``options`` extend it; other options are taken from the run.
-        progress: live progress bar (default: when stderr is a terminal).
+        progress: live progress bar (default: when stderr is a terminal); False: one line per epoch;
+            "quiet": nothing (selection runs many short trainings and reports them itself).
         initial: (model, card) to continue from instead of building ``config.model``: a pruned model,
             a fake-quantized one (compression). Its card is kept; ``auto`` becomes the recover recipe.
+        evaluate_test: False leaves the test split untouched (selection trials rank on validation).
     """
     if resume is not None:
         run = RunDir(resume)
@@ -98,7 +101,7 @@ def train_model(
     if run is None:
         run = RunDir.create(out, "train", overwrite=overwrite) if dist.is_main else RunDir(out or "runs/_")
     try:
-        return _train(config, run, checkpoint, device, dist, progress, initial)
+        return _train(config, run, checkpoint, device, dist, progress, initial, evaluate_test)
     finally:
         shutdown(dist)
 
@@ -109,8 +112,9 @@ def _train(
     checkpoint: Any,
     device: torch.device,
     dist: DistInfo,
-    progress: bool | None,
+    progress: bool | str | None,
     initial: tuple[torch.nn.Module, Any] | None = None,
+    evaluate_test: bool = True,
 ) -> TrainResult:
     from cnnlab.data import open_dataset
 
@@ -225,7 +229,9 @@ def _train(
             improved=lambda: eval_hook.improved,
             every_s=config.checkpoint_every_s,
         )
-        hooks += [checkpoint_hook, CSVLoggerHook(run), ProgressHook(plan.epochs, config.budget_s, live=progress)]
+        hooks += [checkpoint_hook, CSVLoggerHook(run)]
+        if progress != "quiet":
+            hooks.append(ProgressHook(plan.epochs, config.budget_s, live=progress))
         if not dist.enabled:
             hooks[2] = NonFiniteLossHook(config.nonfinite, restore=checkpoint_hook.restore)
         if TensorBoardHook.available():
@@ -289,7 +295,8 @@ def _train(
     from cnnlab.evaluate import evaluate_run
 
     # A run that diverged before its first sound epoch has no model to evaluate; run.json says why.
-    metrics = evaluate_run(run.path, split="test") if run.file("model.safetensors").is_file() else {}
+    has_model = run.file("model.safetensors").is_file()
+    metrics = evaluate_run(run.path, split="test") if has_model and evaluate_test else {}
     skipped = _skipped(data, run)
     failed = (state.stop_reason or "").startswith("non-finite")
     run.update_run_json(
