@@ -34,21 +34,27 @@ _API = {
     "benchmark": "cnnlab.runtime.benchmark",
     "compress_run": "cnnlab.compress",
     "write_report": "cnnlab.report",
+    "select_architecture": "cnnlab.select",
+    "fit_data": "cnnlab.fit",
+    "compare_models": "cnnlab.compare",
 }
 
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cnnlab.compare import compare_models  # noqa: F401
     from cnnlab.compress import compress_run  # noqa: F401
     from cnnlab.data import open_dataset  # noqa: F401
     from cnnlab.evaluate import evaluate_run  # noqa: F401
     from cnnlab.export import check_exportability, export_run  # noqa: F401
+    from cnnlab.fit import fit_data  # noqa: F401
     from cnnlab.profile import profile_model  # noqa: F401
     from cnnlab.registry import create_model, list_models, model_info, register_model  # noqa: F401
     from cnnlab.report import write_report  # noqa: F401
     from cnnlab.runs import ModelCard, load_run, save_model  # noqa: F401
     from cnnlab.runtime import load_predictor, predict  # noqa: F401
     from cnnlab.runtime.benchmark import benchmark  # noqa: F401
+    from cnnlab.select import select_architecture  # noqa: F401
     from cnnlab.train import TrainConfig, train_model  # noqa: F401
 
 

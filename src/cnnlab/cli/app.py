@@ -8,15 +8,18 @@ import typer
 
 from cnnlab import __version__
 from cnnlab.cli import benchmark as benchmark_cmd
+from cnnlab.cli import compare as compare_cmd
 from cnnlab.cli import compress as compress_cmd
 from cnnlab.cli import data as data_cmd
 from cnnlab.cli import design as design_cmd
 from cnnlab.cli import evaluate as evaluate_cmd
 from cnnlab.cli import export as export_cmd
+from cnnlab.cli import fit as fit_cmd
 from cnnlab.cli import models as models_cmd
 from cnnlab.cli import predict as predict_cmd
 from cnnlab.cli import profile as profile_cmd
 from cnnlab.cli import report as report_cmd
+from cnnlab.cli import select as select_cmd
 from cnnlab.cli import train as train_cmd
 
 app = typer.Typer(
@@ -56,3 +59,6 @@ app.command("export", no_args_is_help=True)(export_cmd.export)
 app.command("benchmark", no_args_is_help=True)(benchmark_cmd.benchmark)
 app.command("compress", no_args_is_help=True)(compress_cmd.compress)
 app.command("report", no_args_is_help=True)(report_cmd.report)
+app.command("select", no_args_is_help=True)(select_cmd.select)
+app.command("fit", no_args_is_help=True)(fit_cmd.fit)
+app.command("compare", no_args_is_help=True)(compare_cmd.compare)
