@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cnnlab.cli.output import console, err_console, print_json
+from cnnlab.cli.output import console, print_json, step_log
 from cnnlab.cli.select import _candidates
 
 
@@ -47,7 +47,7 @@ def fit(
         out=out,
         overwrite=overwrite,
         seed=seed,
-        log=None if json_out else (lambda line: err_console.print(f"[dim]{line}[/]", soft_wrap=True)),
+        log=step_log(json_out),
     )
     if json_out:
         print_json(report.to_dict())

@@ -34,3 +34,10 @@ def human_count(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
     return f"{n:.0f}"
+
+
+def step_log(json_out: bool) -> Any:
+    """Where a long workflow reports its steps: dim lines on stderr, or nowhere under --json."""
+    if json_out:
+        return None
+    return lambda line: err_console.print(f"[dim]{line}[/]", soft_wrap=True)

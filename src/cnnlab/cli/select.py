@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cnnlab.cli.output import console, err_console, human_bytes, human_count, print_json
+from cnnlab.cli.output import console, human_bytes, human_count, print_json, step_log
 
 
 def _candidates(text: str | None) -> list[str] | None:
@@ -50,7 +50,7 @@ def select(
         max_epochs=max_epochs,
         tolerance=tolerance,
         seed=seed,
-        log=None if json_out else (lambda line: err_console.print(f"[dim]{line}[/]", soft_wrap=True)),
+        log=step_log(json_out),
     )
     if json_out:
         print_json(report.to_dict())

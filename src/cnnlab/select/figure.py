@@ -11,15 +11,17 @@ from cnnlab.select.explain import Point
 
 def pareto_png(found: list[Point], recommended: str, max_latency_ms: float | None, path: Path) -> Path:
     """One marker per trained candidate (area: size on disk; hollow: eliminated before the last round),
-    the Pareto frontier as a line, the latency ceiling as a dashed line, the recommendation starred."""
+    the Pareto frontier as a line, the latency ceiling as a dashed line, the recommendation starred.
+    Points near the lowest accuracy (untrained-looking ones) are not labelled; the table has them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.0, 4.4), dpi=110)
+    fig, ax = plt.subplots(figsize=(7.0, 5.0), dpi=110)
     biggest = max((p.size_bytes for p in found), default=1) or 1
     last_round = max((p.round for p in found), default=0)
+    floor = min((p.val_top1 for p in found), default=0.0)
     for p in found:
         area = 30 + 400 * p.size_bytes / biggest
         final = p.round == last_round
@@ -31,9 +33,10 @@ def pareto_png(found: list[Point], recommended: str, max_latency_ms: float | Non
             facecolors="tab:blue" if final else "none",
             edgecolors="tab:blue",
         )
-        ax.annotate(
-            p.candidate, (p.latency_ms, 100 * p.val_top1), textcoords="offset points", xytext=(6, 4), fontsize=7
-        )
+        if final or p.pareto or p.val_top1 > floor + 0.05:  # a cluster at chance level is left to the table
+            ax.annotate(
+                p.candidate, (p.latency_ms, 100 * p.val_top1), textcoords="offset points", xytext=(6, 4), fontsize=7
+            )
     front = sorted((p for p in found if p.pareto), key=lambda p: p.latency_ms)
     if len(front) > 1:
         ax.plot(
@@ -61,7 +64,7 @@ def pareto_png(found: list[Point], recommended: str, max_latency_ms: float | Non
     ax.set_ylabel("validation top-1 (%) after proxy training")
     ax.set_title("selection: filled = last round, hollow = eliminated earlier; area = size")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
