@@ -64,15 +64,19 @@ def scaling(epochs: int) -> dict:
     return {"epochs_cap": epochs, "rows": rows}
 
 
-def accuracy(budget_s: float, full_epochs: int) -> dict:
-    report = select_architecture(
-        "builtin:fashion-mnist", max_latency="5ms", budget_s=budget_s, out=OUT / "fmnist", overwrite=True, log=print
-    )
-    print("\n".join(report.rationale), flush=True)
-    latest = {t.candidate: t for trials in report.rounds for t in trials if t.error is None}
-    ranked = sorted(latest.values(), key=lambda t: (-t.round, -(t.val_top1 or 0.0)))
-    finalists = [t.candidate for t in ranked[:3]]  # the last round, topped up from the one before
-    by_label = {c["candidate"]: c for c in report.to_dict()["candidates"]}
+def accuracy(budget_s: float, full_epochs: int, reuse_selection: bool = False) -> dict:
+    selection_file = OUT / "fmnist" / "select.json"
+    if not reuse_selection:
+        report = select_architecture(
+            "builtin:fashion-mnist", max_latency="5ms", budget_s=budget_s, out=OUT / "fmnist", overwrite=True, log=print
+        )
+        print("\n".join(report.rationale), flush=True)
+    selection = json.loads(selection_file.read_text())
+    latest = {t["candidate"]: t for trials in selection["rounds"] for t in trials if t["error"] is None}
+    ranked = sorted(latest.values(), key=lambda t: (-t["round"], -(t["val_top1"] or 0.0)))
+    finalists = [t["candidate"] for t in ranked[:3]]  # the last round, topped up from the one before
+    by_label = {c["candidate"]: c for c in selection["candidates"]}
+    recommended = selection["recommended"]["candidate"]
     full = {}
     for label in finalists:
         model, _, side = label.partition("@")
@@ -100,15 +104,15 @@ def accuracy(budget_s: float, full_epochs: int) -> dict:
         }
         print(label, full[label], flush=True)
     best = max(full, key=lambda k: full[k]["test_top1"])
-    chosen = full.get(report.recommended, {})
+    chosen = full.get(recommended, {})
     return {
         "budget_s": budget_s,
         "max_latency_ms": 5.0,
-        "recommended": report.recommended,
-        "rationale": report.rationale,
-        "timing": report.timing,
-        "rounds": [[t.to_dict() for t in r] for r in report.rounds],
-        "excluded": report.excluded,
+        "recommended": recommended,
+        "rationale": selection["rationale"],
+        "timing": selection["timing"],
+        "rounds": selection["rounds"],
+        "excluded": selection["excluded"],
         "full_epochs": full_epochs,
         "full": full,
         "best_fully_trained": best,
@@ -122,6 +126,7 @@ def main() -> None:
     parser.add_argument("--budget", default="30m")
     parser.add_argument("--full-epochs", type=int, default=10)
     parser.add_argument("--scaling-epochs", type=int, default=9)
+    parser.add_argument("--reuse-selection", action="store_true", help="full trainings only, from select.json")
     args = parser.parse_args()
     path = RESULTS / "select_fashion_mnist.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
@@ -130,7 +135,7 @@ def main() -> None:
         results["scaling"] = scaling(args.scaling_epochs)
         save("select_fashion_mnist", results)
     if "accuracy" in args.part:
-        results["accuracy"] = accuracy(parse_duration(args.budget), args.full_epochs)
+        results["accuracy"] = accuracy(parse_duration(args.budget), args.full_epochs, args.reuse_selection)
         save("select_fashion_mnist", results)
 
 
