@@ -113,7 +113,8 @@ def rationale(
         if dropped:
             mine = next((t for t in trials if t.candidate == pick.candidate), None)
             best_dropped = next((t for t in dropped if t.error is None and t.val_top1 is not None), None)
-            text = f"Round {i + 1} (up to {trials[0].max_epochs} epochs each) eliminated {len(dropped)}"
+            most = max(t.max_epochs for t in trials)
+            text = f"Round {i + 1} (at most {most} epoch{'s' if most > 1 else ''} each) eliminated {len(dropped)}"
             if best_dropped is not None and mine is not None and mine.val_top1 is not None:
                 text += (
                     f"; the best of them, {best_dropped.candidate}, reached {best_dropped.val_top1:.2%} "
