@@ -13,7 +13,7 @@ import pytest
 from cnnlab.errors import ConfigError
 from cnnlab.select import Candidate, InfeasibleBudget, parse_bytes, parse_candidate, parse_latency_ms
 from cnnlab.select.budget import Budget
-from cnnlab.select.explain import Point, mark_pareto, recommend
+from cnnlab.select.explain import Point, mark_pareto, rationale, recommend
 from cnnlab.select.halving import Trial, planned_cost, round_sizes, successive_halving
 from cnnlab.select.measure import Cost
 from tests.conftest import chromium, run_cli
@@ -164,6 +164,26 @@ def test_pareto_frontier_and_the_tolerance_rule() -> None:
     assert pick.candidate == "y" and "within the 0.3-point tolerance" in note and "4.0x" in note
     pick, note = recommend(close, costs, tolerance=0.1)
     assert pick.candidate == "x" and note is None
+
+
+def test_rationale_names_the_eliminated_and_each_round_s_largest_epoch_cap() -> None:
+    costs = {
+        n: Cost(n, n, [], latency_ms={"ort": ms}, runtime="ort", size_bytes=10**6, params=1000)
+        for n, ms in (("a", 1.0), ("b", 2.0), ("c", 0.5), ("d", 3.0))
+    }
+    first = [
+        Trial("a", 0, 5, 1, val_top1=0.8, epochs=1),
+        Trial("b", 0, 5, 3, val_top1=0.7, epochs=3),
+        Trial("c", 0, 5, 1, val_top1=0.6, epochs=1),
+        Trial("d", 0, 5, 1, error="ValueError: bad"),
+    ]
+    second = [Trial("a", 1, 9, 4, val_top1=0.9, epochs=4, train_s=8), Trial("b", 1, 9, 4, val_top1=0.85, epochs=4)]
+    lines = rationale(second[0], [first, second], costs, {"e": ["latency 9.00 ms > 5 ms"]}, "budget 5 ms", None)
+    text = " ".join(lines)
+    assert lines[0].startswith("a: 90.00% validation top-1 after 4 epochs")
+    assert "It beats b by 5.00 points in the same final round; b runs at 2.00x its latency." in text
+    assert "Round 1 (at most 3 epochs each) eliminated 2; the best of them, c, reached 60.00%" in text
+    assert "Could not train: d (ValueError: bad)" in text and "Outside the budget, not trained (1): e (latency" in text
 
 
 # --- on real data ---------------------------------------------------------------------------------

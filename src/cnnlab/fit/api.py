@@ -55,17 +55,18 @@ def _check_promise(
     deployed: Path, card: Any, architecture: str, runtime: str, promised_ms: float, limit_ms: float | None
 ) -> dict[str, Any]:
     """Time the deployed artifact on the runtime selection promised, alternating with a fresh export of
-    the untrained architecture (what stage 1 timed): the pair tells a slower model from a busier machine."""
+    the untrained architecture (what stage 1 timed): the pair tells a slower model from a busier machine.
+    Both are timed in a new process, as a deployment would run them, not in the one that just trained."""
     import tempfile
 
     from cnnlab.compress.evaluation import export_fp32
     from cnnlab.registry import create_model
-    from cnnlab.select.measure import paired_artifact_latency_ms
+    from cnnlab.select.measure import paired_latency_in_fresh_process
 
     with tempfile.TemporaryDirectory(prefix="cnnlab-promise-") as folder:
         reference = create_model(architecture, num_classes=card.num_classes, in_chans=card.in_chans).eval()
         reference_path = export_fp32(reference, card, Path(folder))
-        timed = paired_artifact_latency_ms(
+        timed = paired_latency_in_fresh_process(
             {"deployed": deployed, "reference": reference_path}, card, [runtime], rounds=10
         )[runtime]
     ratio = timed["deployed"] / promised_ms if promised_ms else float("inf")

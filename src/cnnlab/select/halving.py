@@ -101,7 +101,7 @@ def successive_halving(
     for i, size in enumerate(sizes):
         alive = alive[:size]
         remaining = max(0.0, budget_s - (clock() - start))
-        if i > 0 and remaining < sum(trained[label] * per_epoch.get(label, 0.0) for label in alive):
+        if i > 0 and remaining < sum(trained.get(label, 0) * per_epoch.get(label, 0.0) for label in alive):
             break  # a later round must not train less than the one before; the last full round decides
         weight = sum(s * eta ** (j - last) for j, s in enumerate(sizes) if j >= i)
         share_s = remaining / weight * eta ** (i - last)

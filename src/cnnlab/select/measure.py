@@ -96,6 +96,49 @@ def paired_artifact_latency_ms(
     return timed
 
 
+def paired_latency_in_fresh_process(
+    artifacts: dict[str, Path], card: ModelCard, runtimes: list[str], rounds: int = 6
+) -> dict[str, dict[str, float]]:
+    """:func:`paired_artifact_latency_ms` run in a new Python process.
+
+    A process that has just trained with torch runs ONNX Runtime measurably slower (1.3-1.7x measured
+    after `cnnlab fit`'s training, on the untrained reference too), so a promise is checked where a
+    deployed model would run: in a process that has done nothing else."""
+    import json
+    import subprocess
+    import sys
+
+    request = {
+        "artifacts": {name: str(path) for name, path in artifacts.items()},
+        "card": card.to_dict(),
+        "runtimes": runtimes,
+        "rounds": rounds,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnlab.select.measure"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise CnnlabError(f"timing {', '.join(artifacts)} in a fresh process failed ({done.returncode}): {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _timing_worker() -> None:
+    """`python -m cnnlab.select.measure`: a JSON request on stdin, the timings as one JSON line on stdout."""
+    import json
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    artifacts = {name: Path(path) for name, path in request["artifacts"].items()}
+    card = ModelCard.from_dict(request["card"], origin="timing request")
+    timed = paired_artifact_latency_ms(artifacts, card, request["runtimes"], rounds=int(request["rounds"]))
+    print(json.dumps(timed))
+
+
 def runtimes_for(runtime: str) -> list[str]:
     if runtime not in RUNTIMES:
         raise CnnlabError(f"--runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
@@ -131,3 +174,7 @@ def measure_cost(candidate: Candidate, num_classes: int, in_chans: int, runtime:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:240]}" if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    _timing_worker()
