@@ -12,9 +12,7 @@ import numpy as np
 import torch
 
 from cnnlab.env import hardware, versions
-from cnnlab.errors import ConfigError
 from cnnlab.runs import RunDir
-from cnnlab.tasks import build_task
 from cnnlab.train import setup
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import DistInfo, barrier, init_from_env, shutdown
@@ -25,7 +23,8 @@ from cnnlab.train.hooks.guards import GradClipHook, NonFiniteLossHook, TimeBudge
 from cnnlab.train.hooks.logging import CSVLoggerHook, ProgressHook, TensorBoardHook
 from cnnlab.train.hooks.schedule import LRScheduleHook, PhaseHook
 from cnnlab.train.optim import build_optimizer, parameter_depths
-from cnnlab.train.recipes import Plan, make_plan
+from cnnlab.train.prepare import prepare
+from cnnlab.train.recipes import Plan
 from cnnlab.train.resume import RESUME_FILE, read_resume
 from cnnlab.train.state import TrainState
 from cnnlab.train.trainer import Trainer
@@ -130,64 +129,11 @@ def _train(
     if config.train_per_class:
         data = _limit_train(data, config.train_per_class, config.seed)
     task_name = config.task or data.task
-    if task_name != "classify":
-        raise ConfigError(f"--task {task_name}: training is available for classify so far")
-    built = setup.BuiltModel(*initial, weights=None, pretrained=False) if initial else setup.build_model(config, data)
-    model, card = built.model, built.card
-    train_split = data.splits["train"]
-    counts = [int(c) for c in train_split.class_counts()]
-    if not built.pretrained and initial is None:
-        card.mean, card.std = setup.dataset_stats(train_split, card.in_chans)
-    memory = setup.use_memory_path(config, data, card)
-    imbalance = setup.imbalance_policy(config, counts)
-    hflip = config.hflip if config.hflip is not None else setup.default_hflip(data)
+    prepared = prepare(task_name, config, data, dist, device, initial)
+    model, card, task, plan = prepared.model, prepared.card, prepared.task, prepared.plan
+    batches, val_batches = prepared.batches, prepared.val_batches
     depths, deepest = parameter_depths(model)
-    has_val = len(data.splits.get("val", [])) > 0
-
-    task_probe = build_task("classify", num_classes=len(data.class_names), class_names=data.class_names)
-    val_batches = (
-        setup.eval_batches(data.splits["val"], card, memory=memory, collate=task_probe.collate, dist=dist)
-        if has_val
-        else None
-    )
-
-    def probe() -> dict[str, Any] | None:
-        return _quick_probe(model, data, card, memory, task_probe.collate, config.seed) if has_val else None
-
-    plan = make_plan(
-        config,
-        pretrained=built.pretrained,
-        class_counts=counts,
-        stages=deepest - 1,
-        probe=probe,
-        initial=initial is not None,
-    )
-    task = build_task(
-        "classify",
-        num_classes=len(data.class_names),
-        class_names=data.class_names,
-        label_smoothing=plan.label_smoothing,
-        class_weights=imbalance.get("class_weights"),
-        mixup_alpha=config.mixup,
-        cutmix_alpha=config.cutmix,
-    )
-    if config.distill_from:
-        task = _distillation(task, config, card, device)
-    sample_weights = None
-    if imbalance["policy"] == "balanced-sampler":
-        per_class = torch.tensor(imbalance["sample_weight_per_class"], dtype=torch.float64)
-        sample_weights = per_class[torch.as_tensor(train_split.labels)]
-    batches = setup.train_batches(
-        config,
-        data,
-        card,
-        memory=memory,
-        collate=task.collate,
-        mix=task.batch_transform(),
-        sample_weights=sample_weights,
-        hflip=hflip,
-        dist=dist,
-    )
+    has_val = val_batches is not None
 
     channels_last = config.channels_last if config.channels_last is not None else card.spatial_dims == 2
     model.to(device)
@@ -267,11 +213,9 @@ def _train(
             "seed": config.seed,
             "val_fraction": config.val_fraction,
             "test_fraction": config.test_fraction,
-            "data_path": "memory" if memory else "loader",
         },
         "task": task.describe(),
-        "imbalance": imbalance,
-        "weights": built.weights,
+        **prepared.record,
         "channels_last": channels_last,
         "device": str(device),
         "world_size": dist.world_size,
@@ -314,28 +258,6 @@ def _train(
     return TrainResult(run.path, metrics, state, plan, skipped)
 
 
-def _distillation(task: Any, config: TrainConfig, card: Any, device: torch.device) -> Any:
-    """The task wrapped so a teacher run supervises the student (see tasks.distill)."""
-    from cnnlab.runs import load_run
-    from cnnlab.tasks.distill import CardAdapter, DistillTask
-
-    teacher = load_run(config.distill_from)
-    theirs, ours = list(teacher.card.class_names or []), list(card.class_names or [])
-    if theirs != ours:
-        raise ConfigError(
-            f"--distill-from {config.distill_from}: the teacher predicts {teacher.card.num_classes} classes "
-            f"({theirs[:4]}…), the student {card.num_classes} ({ours[:4]}…); "
-            "a teacher must have been trained on the same classes"
-        )
-    return DistillTask(
-        task,
-        teacher.model.to(device),
-        CardAdapter(card, teacher.card),
-        temperature=config.distill_temperature,
-        alpha=config.distill_alpha,
-    )
-
-
 def _limit_train(data: Any, per_class: int, seed: int) -> Any:
     """The same dataset with at most ``per_class`` training images per class (val and test untouched)."""
     import dataclasses
@@ -362,24 +284,6 @@ def _skipped(data: Any, run: RunDir) -> dict[str, Any]:
         report["during_training"] = late[:50]
         report["during_training_count"] = len(late)
     return report
-
-
-def _quick_probe(model: torch.nn.Module, data: Any, card: Any, memory: bool, collate: Any, seed: int) -> dict[str, Any]:
-    from cnnlab.train.probe import balanced_subset, linear_probe
-
-    train, val = data.splits["train"], data.splits["val"]
-    train_idx = balanced_subset(torch.as_tensor(train.labels), per_class=50, seed=seed)
-    val_idx = balanced_subset(torch.as_tensor(val.labels), per_class=50, seed=seed)
-    make = setup.eval_batches
-    started = time.perf_counter()
-    result = linear_probe(
-        model,
-        make(train.subset(train_idx), card, memory=memory, collate=collate)(),
-        make(val.subset(val_idx), card, memory=memory, collate=collate)(),
-        len(data.class_names),
-    )
-    result["seconds"] = round(time.perf_counter() - started, 2)
-    return result
 
 
 __all__ = ["TrainResult", "train_model"]

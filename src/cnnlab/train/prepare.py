@@ -1,0 +1,167 @@
+"""What differs between tasks before training starts: the model and its card, the task object, the
+plan, and the batches. `train_model` asks :func:`prepare` for these and runs the same trainer, hooks,
+checkpoints and evaluation for every task.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from cnnlab.errors import ConfigError
+from cnnlab.tasks import build_task
+from cnnlab.train import setup
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.distributed import DistInfo
+from cnnlab.train.optim import parameter_depths
+from cnnlab.train.recipes import Plan, make_plan
+
+
+@dataclass
+class Prepared:
+    model: torch.nn.Module
+    card: Any
+    task: Any
+    plan: Plan
+    batches: Any  # the trainer's BatchSource
+    val_batches: Any  # a factory of validation iterables, or None without a validation split
+    record: dict[str, Any] = field(default_factory=dict)  # what run.json should say about these choices
+
+
+def prepare(
+    task_name: str,
+    config: TrainConfig,
+    data: Any,
+    dist: DistInfo,
+    device: torch.device,
+    initial: tuple[torch.nn.Module, Any] | None = None,
+) -> Prepared:
+    if data.task != task_name:
+        raise ConfigError(
+            f"--task {task_name}: {config.data} holds {data.task} data; "
+            f"train a {data.task} model on it, or give {task_name} data"
+        )
+    if task_name == "classify":
+        return prepare_classify(config, data, dist, device, initial)
+    if task_name == "detect":
+        from cnnlab.train.prepare_detect import prepare_detect
+
+        return prepare_detect(config, data, dist, device, initial)
+    raise ConfigError(f"--task {task_name}: cnnlab trains classify and detect models so far")
+
+
+def prepare_classify(
+    config: TrainConfig,
+    data: Any,
+    dist: DistInfo,
+    device: torch.device,
+    initial: tuple[torch.nn.Module, Any] | None = None,
+) -> Prepared:
+    built = setup.BuiltModel(*initial, weights=None, pretrained=False) if initial else setup.build_model(config, data)
+    model, card = built.model, built.card
+    train_split = data.splits["train"]
+    counts = [int(c) for c in train_split.class_counts()]
+    if not built.pretrained and initial is None:
+        card.mean, card.std = setup.dataset_stats(train_split, card.in_chans)
+    memory = setup.use_memory_path(config, data, card)
+    imbalance = setup.imbalance_policy(config, counts)
+    hflip = config.hflip if config.hflip is not None else setup.default_hflip(data)
+    _, deepest = parameter_depths(model)
+    has_val = len(data.splits.get("val", [])) > 0
+
+    task_probe = build_task("classify", num_classes=len(data.class_names), class_names=data.class_names)
+    val_batches = (
+        setup.eval_batches(data.splits["val"], card, memory=memory, collate=task_probe.collate, dist=dist)
+        if has_val
+        else None
+    )
+
+    def probe() -> dict[str, Any] | None:
+        return _quick_probe(model, data, card, memory, task_probe.collate, config.seed) if has_val else None
+
+    plan = make_plan(
+        config,
+        pretrained=built.pretrained,
+        class_counts=counts,
+        stages=deepest - 1,
+        probe=probe,
+        initial=initial is not None,
+    )
+    task = build_task(
+        "classify",
+        num_classes=len(data.class_names),
+        class_names=data.class_names,
+        label_smoothing=plan.label_smoothing,
+        class_weights=imbalance.get("class_weights"),
+        mixup_alpha=config.mixup,
+        cutmix_alpha=config.cutmix,
+    )
+    if config.distill_from:
+        task = _distillation(task, config, card, device)
+    sample_weights = None
+    if imbalance["policy"] == "balanced-sampler":
+        per_class = torch.tensor(imbalance["sample_weight_per_class"], dtype=torch.float64)
+        sample_weights = per_class[torch.as_tensor(train_split.labels)]
+    batches = setup.train_batches(
+        config,
+        data,
+        card,
+        memory=memory,
+        collate=task.collate,
+        mix=task.batch_transform(),
+        sample_weights=sample_weights,
+        hflip=hflip,
+        dist=dist,
+    )
+    return Prepared(
+        model,
+        card,
+        task,
+        plan,
+        batches,
+        val_batches,
+        record={"data_path": "memory" if memory else "loader", "imbalance": imbalance, "weights": built.weights},
+    )
+
+
+def _distillation(task: Any, config: TrainConfig, card: Any, device: torch.device) -> Any:
+    """The task wrapped so a teacher run supervises the student (see tasks.distill)."""
+    from cnnlab.runs import load_run
+    from cnnlab.tasks.distill import CardAdapter, DistillTask
+
+    teacher = load_run(config.distill_from)
+    theirs, ours = list(teacher.card.class_names or []), list(card.class_names or [])
+    if theirs != ours:
+        raise ConfigError(
+            f"--distill-from {config.distill_from}: the teacher predicts {teacher.card.num_classes} classes "
+            f"({theirs[:4]}…), the student {card.num_classes} ({ours[:4]}…); "
+            "a teacher must have been trained on the same classes"
+        )
+    return DistillTask(
+        task,
+        teacher.model.to(device),
+        CardAdapter(card, teacher.card),
+        temperature=config.distill_temperature,
+        alpha=config.distill_alpha,
+    )
+
+
+def _quick_probe(model: torch.nn.Module, data: Any, card: Any, memory: bool, collate: Any, seed: int) -> dict[str, Any]:
+    from cnnlab.train.probe import balanced_subset, linear_probe
+
+    train, val = data.splits["train"], data.splits["val"]
+    train_idx = balanced_subset(torch.as_tensor(train.labels), per_class=50, seed=seed)
+    val_idx = balanced_subset(torch.as_tensor(val.labels), per_class=50, seed=seed)
+    make = setup.eval_batches
+    started = time.perf_counter()
+    result = linear_probe(
+        model,
+        make(train.subset(train_idx), card, memory=memory, collate=collate)(),
+        make(val.subset(val_idx), card, memory=memory, collate=collate)(),
+        len(data.class_names),
+    )
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
