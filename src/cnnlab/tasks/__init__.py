@@ -16,4 +16,8 @@ def build_task(name: str, **kwargs: Any) -> Task:
         from cnnlab.tasks.classify import ClassifyTask
 
         return ClassifyTask(**kwargs)
-    raise ConfigError(f"task {name!r} is not available yet; cnnlab trains: classify")
+    if name == "detect":
+        from cnnlab.tasks.detect import DetectTask
+
+        return DetectTask(**kwargs)
+    raise ConfigError(f"task {name!r} is not available yet; cnnlab trains: classify, detect")
