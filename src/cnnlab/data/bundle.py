@@ -20,7 +20,7 @@ class DatasetBundle:
 
     Attributes:
         name: ``builtin:NAME``, or the path as the user gave it.
-        task: "classify" (the only task with readers so far).
+        task: "classify" (ClassificationSplit) or "detect" (``detection.DetectionSplit``).
         class_names: labels index into this list.
         channels: native channels of every image the splits yield: 1 when every image is grey,
             else 3 (grey images are then repeated to RGB).
@@ -35,7 +35,7 @@ class DatasetBundle:
     class_names: list[str]
     channels: int
     native_size: tuple[int, int] | None
-    splits: dict[str, ClassificationSplit]
+    splits: dict[str, ClassificationSplit | Any]  # DetectionSplit for task "detect"
     split_policy: str
     skipped: SkipReport = field(default_factory=SkipReport)
 

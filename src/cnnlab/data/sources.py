@@ -6,8 +6,9 @@ The format is told by the source itself, never by a flag:
     DIR                 an image folder (``folder``)
     FILE.csv            a CSV listing path,label[,split] (``table``)
 
-Detection, COCO, YOLO, VOC and mask-folder readers will be added to ``_detect`` and return the same
-``DatasetBundle``.
+    DIR, FILE.json/.yaml  a detection set laid out as COCO, YOLO or VOC (``detection.sources``)
+
+Mask-folder and volume readers (segmentation) will return the same ``DatasetBundle``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from cnnlab.errors import ConfigError, DataError
 
 ACCEPTED = (
     f"{', '.join(PREFIX + name for name in BUILTINS)}; a folder with one sub-folder of images per class "
-    "(optionally under train/ val/ test/); or a .csv file with columns path,label[,split]"
+    "(optionally under train/ val/ test/); a .csv file with columns path,label[,split]; or a detection set "
+    "(COCO .json, YOLO data.yaml, VOC Annotations/)"
 )
 
 
@@ -63,6 +65,12 @@ def open_dataset(
     log = os.fspath(skip_log) if skip_log is not None else None
     if not path.exists():
         raise DataError(f"dataset {name} does not exist; give an existing folder or .csv file, or one of {ACCEPTED}")
+    if path.is_dir() or path.suffix.lower() in (".json", ".yaml", ".yml"):
+        from cnnlab.data.detection import detect_format, open_detection
+
+        fmt = detect_format(path)
+        if fmt is not None:
+            return open_detection(path, name, options, max_pixels, fmt=fmt, skip_log=log)
     if path.is_dir():
         return read_folder(path, name, options=options, max_pixels=max_pixels, skip_log=log)
     if path.suffix.lower() == ".csv":
