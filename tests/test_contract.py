@@ -13,7 +13,7 @@ from cnnlab.registry import create_model, get_entry, list_models
 from cnnlab.registry.torchvision_source import CLASSIFIERS
 from cnnlab.runs import ModelCard, load_run, save_model
 
-OWN = [e.name for e in list_models(source="cnnlab")]
+OWN = [e.name for e in list_models(source="cnnlab", task="classify")]  # detectors: tests/test_detect.py
 TORCHVISION = sorted(CLASSIFIERS)
 # One or two small members of each timm family (families differ in the ops they use: SE, hard-swish,
 # grouped/depthwise conv, channel shuffle, split attention, re-parameterisable branches, attention).

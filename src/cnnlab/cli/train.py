@@ -156,10 +156,16 @@ def train(
     if result.skipped.get("total"):
         err_console.print(f"[yellow]skipped {result.skipped['total']} files:[/] {result.skipped.get('counts')}")
     test = summary["test"]
+    if "map" in test:
+        scores = f"test mAP@[.5:.95] [bold]{test['map']:.3f}[/]  mAP@.5 {test.get('map50', 0):.3f}  "
+        scores += f"mAR@100 {test.get('mar_100', 0):.3f}  ({test.get('images', 0)} images)"
+        files = ""
+    else:
+        scores = f"test top-1 [bold]{test.get('top1', 0):.2%}[/]  top-5 {test.get('top5', 0):.2%}  "
+        scores += f"macro-F1 {test.get('macro_f1', 0):.3f}  ECE {test.get('ece', 0):.3f}"
+        files = f"  confusion {summary['run']}/confusion_matrix.png"
     console.print(
         f"[bold]{summary['run']}[/]  {summary['recipe']}, {summary['epochs']} epochs ({summary['stop_reason']}), "
-        f"{summary['elapsed_s']}s\n  test top-1 [bold]{test.get('top1', 0):.2%}[/]  top-5 {test.get('top5', 0):.2%}  "
-        f"macro-F1 {test.get('macro_f1', 0):.3f}  ECE {test.get('ece', 0):.3f}\n"
-        f"  model {summary['run']}/model.safetensors  metrics {summary['run']}/metrics.json  "
-        f"confusion {summary['run']}/confusion_matrix.png"
+        f"{summary['elapsed_s']}s\n  {scores}\n"
+        f"  model {summary['run']}/model.safetensors  metrics {summary['run']}/metrics.json{files}"
     )

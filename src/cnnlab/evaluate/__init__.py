@@ -23,7 +23,7 @@ def evaluate_run(
     from cnnlab.evaluate.plots import confusion_matrix_png
     from cnnlab.runs import RunDir, load_run
     from cnnlab.tasks import build_task
-    from cnnlab.train import setup
+    from cnnlab.train.prepare import evaluation_batches
 
     loaded = load_run(run)
     record = RunDir(loaded.path).read_json("run.json")
@@ -51,7 +51,7 @@ def evaluate_run(
         )
     task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
     memory = bundle.native_size is not None and max(bundle.native_size) <= 64
-    batches = setup.eval_batches(bundle.splits[split], card, memory=memory, collate=task.collate, batch_size=batch_size)
+    batches = evaluation_batches(card, bundle.splits[split], batch_size=batch_size, memory=memory)
     metrics = evaluate_batches(loaded.model, batches(), task)
     metrics = {"split": split, "data": source, **metrics}
     if write:

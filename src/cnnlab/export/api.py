@@ -168,12 +168,12 @@ def _metric_delta(model: Any, predictor: Any, card: Any, data: str) -> dict[str,
     from cnnlab.data import open_dataset
     from cnnlab.export.parity import metric_delta
     from cnnlab.tasks import build_task
-    from cnnlab.train import setup
+    from cnnlab.train.prepare import evaluation_batches
 
     bundle = open_dataset(data)
     task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
     memory = bundle.native_size is not None and max(bundle.native_size) <= 64
-    batches = setup.eval_batches(bundle.splits["test"], card, memory=memory, collate=task.collate, batch_size=64)
+    batches = evaluation_batches(card, bundle.splits["test"], batch_size=64, memory=memory)
     return metric_delta(model, predictor, batches(), task)
 
 

@@ -76,4 +76,10 @@ def metric_delta(model: nn.Module, predictor: Predictor, batches: Any, task: Any
         theirs.update(predictor.run(inputs), targets)
     a, b = ours.compute(), theirs.compute()
     key = task.primary_metric
-    return {"metric": key, "torch": a[key], "artifact": b[key], "delta": b[key] - a[key], "samples": a["samples"]}
+    return {
+        "metric": key,
+        "torch": a[key],
+        "artifact": b[key],
+        "delta": b[key] - a[key],
+        "samples": a.get("samples", a.get("images")),
+    }

@@ -41,19 +41,21 @@ class Predictor:
         for item in inputs:
             items += expand_inputs([item]) if isinstance(item, (str, Path)) else [item]
         results: list[dict[str, Any]] = [{} for _ in items]
-        ready: list[tuple[int, torch.Tensor]] = []
+        ready: list[tuple[int, torch.Tensor, tuple[int, int]]] = []
         for i, item in enumerate(items):
             name = str(item) if isinstance(item, (str, Path)) else f"input[{i}]"
             results[i]["input"] = name
             try:
-                ready.append((i, self.preprocess.image(item)))
+                ready.append((i, *self.preprocess.image_and_size(item)))
             except CnnlabError as exc:
                 results[i]["error"] = str(exc)
+        # Tasks whose outputs live in input pixels (boxes) map them back to each original image.
+        restore = getattr(self.task, "restore", None)
         for start in range(0, len(ready), batch_size):
             chunk = ready[start : start + batch_size]
-            outputs = self.predict_tensor(torch.stack([t for _, t in chunk]), top_k=top_k)
-            for (i, _), prediction in zip(chunk, outputs, strict=True):
-                results[i].update(prediction)
+            outputs = self.predict_tensor(torch.stack([t for _, t, _ in chunk]), top_k=top_k)
+            for (i, _, size), prediction in zip(chunk, outputs, strict=True):
+                results[i].update(restore(prediction, size, self.card.input_size) if restore else prediction)
         return results
 
 

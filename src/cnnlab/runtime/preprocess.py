@@ -24,17 +24,28 @@ ImageInput = str | Path | np.ndarray | torch.Tensor
 class Preprocessor:
     def __init__(self, card: ModelCard) -> None:
         self.card = card
-        self.transform = build_transform(
-            input_size=card.input_size,
-            mean=card.mean,
-            std=card.std,
-            train=False,
-            interpolation=card.interpolation,
-            crop_pct=card.crop_pct,
-        )
+        if card.task == "detect":  # boxes map back to the image only through an aspect-keeping letterbox
+            from cnnlab.data.box_transforms import build_box_transform
+
+            self.transform = build_box_transform(
+                input_size=card.input_size, mean=card.mean, std=card.std, train=False, augment="none"
+            )
+        else:
+            self.transform = build_transform(
+                input_size=card.input_size,
+                mean=card.mean,
+                std=card.std,
+                train=False,
+                interpolation=card.interpolation,
+                crop_pct=card.crop_pct,
+            )
 
     def image(self, item: ImageInput) -> torch.Tensor:
         """One input -> the model's float input [C, H, W]. Files are decoded robustly (EXIF, CMYK, alpha...)."""
+        return self.image_and_size(item)[0]
+
+    def image_and_size(self, item: ImageInput) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The model's input and the (H, W) of the decoded original, for outputs in its pixels (boxes)."""
         if isinstance(item, (str, Path)):
             tensor = load_image(item)
         elif isinstance(item, np.ndarray):
@@ -47,7 +58,7 @@ class Preprocessor:
             raise DataError(f"cannot pre-process a {type(item).__name__}; give an image path, an array or a tensor")
         from torchvision import tv_tensors
 
-        return self.transform(tv_tensors.Image(tensor))
+        return self.transform(tv_tensors.Image(tensor)), (int(tensor.shape[-2]), int(tensor.shape[-1]))
 
     def batch(self, items: Sequence[ImageInput]) -> torch.Tensor:
         return torch.stack([self.image(item) for item in items])

@@ -96,7 +96,9 @@ class DetectTask:
     def batch_transform(self) -> None:
         return None  # mixup/cutmix do not apply to boxes; mosaic is a data transform
 
-    def predict(self, outputs: torch.Tensor, top_k: int = MAX_DET, conf: float = PREDICT_CONF) -> list[dict[str, Any]]:
+    def predict(self, outputs: torch.Tensor, top_k: int = 5, conf: float = PREDICT_CONF) -> list[dict[str, Any]]:
+        """Detections above ``conf`` per image, boxes in input pixels (``restore`` maps them to the
+        original image). ``top_k`` is classification's; detections are limited by conf and MAX_DET."""
         return [
             {
                 "detections": [
@@ -109,8 +111,19 @@ class DetectTask:
                     for box, score, label in zip(found["boxes"], found["scores"], found["labels"], strict=True)
                 ]
             }
-            for found in select_boxes(outputs, conf=conf, max_det=top_k)
+            for found in select_boxes(outputs, conf=conf, max_det=MAX_DET)
         ]
+
+    def restore(self, prediction: dict[str, Any], original_hw: Sequence[int], input_size: Sequence[int]) -> dict:
+        """The prediction with its boxes in the original image's pixels (the letterbox undone)."""
+        from cnnlab.data.box_transforms import unletterbox_boxes
+
+        detections = prediction["detections"]
+        if not detections:
+            return {**prediction, "image_size": list(original_hw)}
+        boxes = unletterbox_boxes(torch.tensor([d["box"] for d in detections]), original_hw, int(input_size[-1]))
+        moved = [{**d, "box": [round(float(v), 2) for v in box]} for d, box in zip(detections, boxes, strict=True)]
+        return {**prediction, "detections": moved, "image_size": list(original_hw)}
 
     def describe(self) -> dict[str, Any]:
         return {

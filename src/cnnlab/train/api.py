@@ -40,7 +40,7 @@ class TrainResult:
     main: bool = True  # False on the other ranks of a distributed run, which report nothing
 
     def summary(self) -> dict[str, Any]:
-        keys = ("top1", "top5", "macro_f1", "ece", "loss", "samples")
+        keys = ("top1", "top5", "macro_f1", "ece", "loss", "samples", "map", "map50", "map75", "mar_100", "images")
         return {
             "run": str(self.path),
             "recipe": self.plan.recipe,

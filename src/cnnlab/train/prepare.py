@@ -53,6 +53,19 @@ def prepare(
     raise ConfigError(f"--task {task_name}: cnnlab trains classify and detect models so far")
 
 
+def evaluation_batches(card: Any, split: Any, *, batch_size: int = 256, memory: bool = False) -> Any:
+    """A factory of evaluation iterables over ``split``, preprocessed as the card's task needs
+    (``memory``: the split's images are small enough to be resized as one tensor, classification)."""
+    if card.task == "detect":
+        from cnnlab.train.prepare_detect import detection_batches
+
+        return detection_batches(
+            split, card, train=False, batch_size=min(batch_size, 32), seed=0, workers=0, augment="none", dist=DistInfo()
+        )
+    task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+    return setup.eval_batches(split, card, memory=memory, collate=task.collate, batch_size=batch_size)
+
+
 def prepare_classify(
     config: TrainConfig,
     data: Any,

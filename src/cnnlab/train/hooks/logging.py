@@ -100,7 +100,8 @@ class ProgressHook(Hook):
     def after_epoch(self) -> None:
         t = self.trainer
         row = t.state.history[-1] if t.state.history else {}
-        val = " ".join(f"{k[4:]} {v:.4f}" for k, v in row.items() if k.startswith("val_") and k[4:] in ("top1", "loss"))
+        shown = ("top1", "loss", "map", "map50")
+        val = " ".join(f"{k[4:]} {v:.4f}" for k, v in row.items() if k.startswith("val_") and k[4:] in shown)
         seconds = time.perf_counter() - self._epoch_start
         line = (
             f"epoch {t.state.epoch}{'/' + str(self.total_epochs) if self.total_epochs else ''}  "

@@ -1,0 +1,141 @@
+"""Detection before training: the detector and its card, the box-aware batches, and the plan.
+
+The recipe follows what one-stage detectors are trained with (YOLOX, YOLOv6 papers): every layer
+from the start, AdamW for short schedules (SGD needs hundreds of epochs to catch up), a warm-up,
+cosine decay, and no label smoothing or mixup (boxes have no soft labels).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from cnnlab import __version__
+from cnnlab.env import versions
+from cnnlab.errors import ConfigError
+from cnnlab.runs import ModelCard
+from cnnlab.tasks import build_task
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.distributed import DistInfo
+from cnnlab.train.prepare import Prepared
+from cnnlab.train.recipes import DEFAULT_EPOCHS, Phase, Plan
+
+DETECT_MEAN = (0.0, 0.0, 0.0)  # YOLO-style inputs are pixels / 255, no per-channel normalisation
+DETECT_STD = (1.0, 1.0, 1.0)
+BASE_LR = 2e-3  # AdamW at batch 64; scaled linearly with the batch
+
+
+def detection_card(config: TrainConfig, data: Any, model: torch.nn.Module) -> ModelCard:
+    from cnnlab.registry import get_entry
+
+    entry = get_entry(config.model)
+    if entry.task != "detect":
+        raise ConfigError(
+            f"--model {config.model} is a {entry.task} model; detection needs a detector "
+            "(see `cnnlab models list --task detect`)"
+        )
+    side = int((config.input_size or entry.input_size)[-1])
+    if side % 32:
+        lower, upper = side - side % 32, side - side % 32 + 32
+        raise ConfigError(f"--input-size {side}: a detector needs a multiple of 32, e.g. {max(lower, 32)} or {upper}")
+    channels = data.channels
+    return ModelCard(
+        architecture=config.model,
+        num_classes=len(data.class_names),
+        in_chans=channels,
+        input_size=[channels, side, side],
+        mean=list(DETECT_MEAN[:channels]) if channels <= 3 else [0.0] * channels,
+        std=list(DETECT_STD[:channels]) if channels <= 3 else [1.0] * channels,
+        task="detect",
+        class_names=list(data.class_names),
+        options=dict(config.model_options),
+        versions={**versions(), "cnnlab": __version__},
+    )
+
+
+def detection_plan(config: TrainConfig) -> Plan:
+    if config.recipe not in ("auto", "scratch"):
+        raise ConfigError(f"--recipe {config.recipe}: detectors train with auto (every layer from the start)")
+    lr = config.lr or BASE_LR * config.batch_size / 64
+    plan = Plan(
+        "detect",
+        config.optimizer or "adamw",
+        lr,
+        config.weight_decay if config.weight_decay is not None else 5e-4,
+        [Phase("all layers", 0.0)],
+        warmup=0.05,
+        reasoning=[
+            f"detection: every layer from the start, {config.optimizer or 'AdamW'} at lr {lr:.4g}, "
+            "5% warm-up then cosine; no label smoothing or mixup"
+        ],
+    )
+    if config.warmup_epochs is not None:
+        plan.warmup = min(0.5, config.warmup_epochs / (config.epochs or DEFAULT_EPOCHS))
+    plan.epochs = config.epochs if config.epochs is not None else (None if config.budget_s else DEFAULT_EPOCHS)
+    return plan
+
+
+def detection_batches(
+    split: Any, card: ModelCard, *, train: bool, batch_size: int, seed: int, workers: int, augment: str, dist: DistInfo
+) -> Any:
+    from cnnlab.data.box_transforms import build_box_transform, detection_collate
+    from cnnlab.train.loaders import LoaderBatches, loader_eval_batches
+
+    transform = build_box_transform(
+        input_size=card.input_size, mean=card.mean, std=card.std, train=train, augment=augment
+    )
+    dataset = split.with_transform(transform)
+    if train:
+        return LoaderBatches(
+            dataset, batch_size=batch_size, collate=detection_collate, seed=seed, workers=workers, dist=dist
+        )
+    return lambda: loader_eval_batches(
+        dataset, batch_size=batch_size, collate=detection_collate, workers=workers, dist=dist
+    )
+
+
+def prepare_detect(
+    config: TrainConfig,
+    data: Any,
+    dist: DistInfo,
+    device: torch.device,
+    initial: tuple[torch.nn.Module, Any] | None = None,
+) -> Prepared:
+    from cnnlab.registry import create_model
+    from cnnlab.train.setup import default_workers
+
+    if initial is not None:
+        model, card = initial
+    else:
+        model = create_model(
+            config.model, num_classes=len(data.class_names), in_chans=data.channels, **config.model_options
+        )
+        card = detection_card(config, data, model)
+    task = build_task("detect", num_classes=card.num_classes, class_names=card.class_names, criterion=model.loss_fn())
+    workers = default_workers(config)
+    augment = "light" if config.augment in ("light", "randaugment", "trivialaugment") else config.augment
+    batches = detection_batches(
+        data.splits["train"],
+        card,
+        train=True,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        workers=workers,
+        augment=augment,
+        dist=dist,
+    )
+    val_batches = None
+    if len(data.splits["val"]):
+        val_batches = detection_batches(
+            data.splits["val"],
+            card,
+            train=False,
+            batch_size=config.batch_size,
+            seed=0,
+            workers=0,
+            augment="none",
+            dist=dist,
+        )
+    record = {"data_path": "loader", "augment": augment, "weights": None}
+    return Prepared(model, card, task, detection_plan(config), batches, val_batches, record=record)
