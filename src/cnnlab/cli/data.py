@@ -1,4 +1,4 @@
-"""cnnlab data info"""
+"""cnnlab data info | make | convert"""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import typer
 
 from cnnlab.cli.output import console, print_json
 
-app = typer.Typer(help="Inspect datasets: formats, classes, splits, skipped files.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect, generate and convert datasets: formats, classes, splits, boxes, skipped files.", no_args_is_help=True
+)
 
 
 @app.command("info", no_args_is_help=True)
 def info(
-    source: Annotated[str, typer.Argument(help="A folder, a CSV, or builtin:NAME.")],
+    source: Annotated[str, typer.Argument(help="A folder, a CSV, a COCO/YOLO/VOC detection set, or builtin:NAME.")],
     seed: Annotated[int, typer.Option(help="Seed of the splits cnnlab carves.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -43,6 +45,16 @@ def info(
     for i, cls in enumerate(described["classes"]):
         table.add_row(cls, *[str(splits[name]["class_counts"][i]) for name in splits])
     console.print(table)
+    for name, split in splits.items():
+        stats = split.get("box_stats")
+        if stats and stats.get("boxes"):
+            side, sizes, per = stats["sqrt_area_px"], stats["by_size"], stats["per_image"]
+            console.print(
+                f"{name}: {stats['boxes']} boxes, {per['mean']} per image (max {per['max']}), "
+                f"{stats['images_without_boxes']} images without boxes; box side (sqrt area) median "
+                f"{side['median']} px (5-95%: {side['p5']}-{side['p95']}); "
+                f"small/medium/large {sizes['small']}/{sizes['medium']}/{sizes['large']}"
+            )
     skipped = described["skipped"]
     if skipped.get("total"):
         console.print(
@@ -51,3 +63,49 @@ def info(
         )
         for example in skipped.get("examples", [])[:10]:
             console.print(f"  {example['file']}: {example['reason']} ({example['detail']})")
+
+
+@app.command("make", no_args_is_help=True)
+def make(
+    kind: Annotated[str, typer.Argument(help="What to generate: shapes.")],
+    out: Annotated[str, typer.Option(help="New folder to write.")],
+    task: Annotated[str, typer.Option(help="detect (boxes).")] = "detect",
+    fmt: Annotated[str, typer.Option("--format", help="coco, yolo or voc.")] = "coco",
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 160,
+    train: Annotated[int, typer.Option(help="Training images.")] = 800,
+    val: Annotated[int, typer.Option(help="Validation images.")] = 100,
+    test: Annotated[int, typer.Option(help="Test images.")] = 100,
+    seed: Annotated[int, typer.Option(help="The same seed writes the same images.")] = 0,
+) -> None:
+    """A procedural dataset with exact labels: circles, squares, triangles and stars on textured
+    backgrounds, for trying a detector before real data is labelled.
+
+    Example: cnnlab data make shapes --task detect --out data/shapes --format yolo
+    """
+    from cnnlab.errors import ConfigError
+
+    if kind != "shapes":
+        raise ConfigError(f"cnnlab data make {kind!r}: cnnlab generates 'shapes'")
+    if task != "detect":
+        raise ConfigError(f"--task {task!r}: shapes are generated for detect so far")
+    from cnnlab.data.detection import make_shapes
+
+    path = make_shapes(out, n_train=train, n_val=val, n_test=test, size=size, fmt=fmt, seed=seed)
+    console.print(f"{path}: {train}/{val}/{test} train/val/test images of {size} px, {fmt.upper()} layout")
+
+
+@app.command("convert", no_args_is_help=True)
+def convert(
+    source: Annotated[str, typer.Argument(help="A COCO, YOLO or VOC detection dataset.")],
+    out: Annotated[str, typer.Argument(help="New folder to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="coco, yolo or voc.")] = "yolo",
+) -> None:
+    """Rewrite a detection dataset in another layout (images hard-linked where possible). Bad labels
+    are cleaned on the way and counted.
+
+    Example: cnnlab data convert data/voc data/as-yolo --format yolo
+    """
+    from cnnlab.data.detection import convert as convert_dataset
+
+    skipped = convert_dataset(source, out, fmt)
+    console.print(f"{out}: {fmt.upper()} layout written from {source}; {skipped.summary()}")

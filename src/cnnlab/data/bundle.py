@@ -56,9 +56,15 @@ class DatasetBundle:
             "num_classes": self.num_classes,
             "channels": self.channels,
             "native_size": list(self.native_size) if self.native_size else None,
-            "splits": {
-                name: {"size": len(split), "class_counts": split.class_counts()} for name, split in self.splits.items()
-            },
+            "splits": {name: self._describe_split(split) for name, split in self.splits.items()},
             "split_policy": self.split_policy,
             "skipped": self.skipped.to_dict(),
         }
+
+    def _describe_split(self, split: Any) -> dict[str, Any]:
+        found: dict[str, Any] = {"size": len(split), "class_counts": split.class_counts()}
+        if self.task == "detect":
+            from cnnlab.data.detection.stats import box_statistics
+
+            found["box_stats"] = box_statistics(split)
+        return found
