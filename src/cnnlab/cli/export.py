@@ -57,22 +57,26 @@ def export(
     from rich.table import Table
 
     table = Table(title=f"{report.path}  (parity on {next(iter(report.parity.values())).data})", title_justify="left")
-    for column in ("format", "artifact", "max |diff|", "mean |diff|", "top-1 agree", "verdict"):
+    boxes = any(p.task_agreement for p in report.parity.values())  # detection: compare boxes, not top-1
+    agree = "boxes (same count, min IoU)" if boxes else "top-1 agree"
+    for column in ("format", "artifact", "max |diff|", "mean |diff|", agree, "verdict"):
         table.add_column(column, justify="left" if column in ("format", "artifact", "verdict") else "right")
     for name, p in report.parity.items():
         info = report.artifacts[name]
+        task = p.task_agreement
         table.add_row(
             name,
             str(info["path"].name),
             f"{p.max_abs_diff:.2e}",
             f"{p.mean_abs_diff:.2e}",
-            f"{p.top1_agreement:.1%}",
+            f"{task['images_with_same_count']}, {task['min_matched_iou']:.4f}" if task else f"{p.top1_agreement:.1%}",
             "[green]pass[/]" if p.passed else "[red]FAIL[/]",
         )
     console.print(table)
     if report.runtime_candidates:
         runtimes = Table(title="runtime choice (batch 1, alternating rounds)", title_justify="left")
-        for column in ("runtime", "precision", "max |diff|", "top-1 agree", "verified", "median ms"):
+        columns = ("runtime", "precision", "max |diff|", *(() if boxes else ("top-1 agree",)), "verified", "median ms")
+        for column in columns:
             runtimes.add_column(column, justify="left" if column in ("runtime", "precision", "verified") else "right")
         for c in report.runtime_candidates:
             chosen = c["runtime"] == report.recommended_runtime and c["precision"] == report.recommended_precision
@@ -80,7 +84,7 @@ def export(
                 ("[bold]" if chosen else "") + c["runtime"],
                 c["precision"],
                 f"{c['max_abs_diff']:.2e}",
-                f"{c['top1_agreement']:.1%}",
+                *(() if boxes else (f"{c['top1_agreement']:.1%}",)),
                 "yes" if c["passed"] else "no",
                 f"{c['median_ms']:.2f}" if c["median_ms"] else "-",
             )

@@ -28,6 +28,7 @@ class ParityResult:
     tolerance: float
     passed: bool
     metric_delta: dict[str, Any] | None = None
+    task_agreement: dict[str, Any] | None = None  # the task's own test (detection: same boxes after NMS)
     first_divergence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,8 +64,22 @@ def check_parity(
     reference = model.eval()(batch)
     candidate = predictor.run(batch)
     max_diff, mean_diff, agreement, tolerance = compare(reference, candidate, rtol)
-    passed = max_diff <= tolerance
-    return ParityResult(fmt, predictor.runtime, batch.shape[0], data, max_diff, mean_diff, agreement, tolerance, passed)
+    task_test = getattr(predictor.task, "agreement", None)
+    task_agreement = task_test(reference, candidate) if task_test is not None else None
+    passed = max_diff <= tolerance and (task_agreement is None or task_agreement["passed"])
+    return ParityResult(
+        fmt,
+        predictor.runtime,
+        batch.shape[0],
+        data,
+        max_diff,
+        mean_diff,
+        agreement,
+        tolerance,
+        passed,
+        None,
+        task_agreement,
+    )
 
 
 @torch.inference_mode()

@@ -114,6 +114,31 @@ class DetectTask:
             for found in select_boxes(outputs, conf=conf, max_det=MAX_DET)
         ]
 
+    def agreement(self, reference: torch.Tensor, candidate: torch.Tensor, min_iou: float = 0.99) -> dict[str, Any]:
+        """Do two runtimes draw the same boxes? Per image, after the same NMS at the predict threshold:
+        the same number of boxes, each matched (same class, highest IoU) with IoU >= ``min_iou``."""
+        from torchvision.ops import box_iou
+
+        same_count, ious, images = 0, [], 0
+        for ours, theirs in zip(
+            select_boxes(reference, conf=PREDICT_CONF), select_boxes(candidate, conf=PREDICT_CONF), strict=True
+        ):
+            images += 1
+            same_count += len(ours["boxes"]) == len(theirs["boxes"])
+            if len(ours["boxes"]) and len(theirs["boxes"]):
+                overlap = box_iou(ours["boxes"], theirs["boxes"])
+                overlap[ours["labels"][:, None] != theirs["labels"][None, :]] = 0.0
+                ious += overlap.max(dim=1).values.tolist()
+            elif len(ours["boxes"]):
+                ious += [0.0] * len(ours["boxes"])
+        worst = min(ious) if ious else 1.0
+        return {
+            "images_with_same_count": f"{same_count}/{images}",
+            "boxes_compared": len(ious),
+            "min_matched_iou": round(worst, 6),
+            "passed": same_count == images and worst >= min_iou,
+        }
+
     def restore(self, prediction: dict[str, Any], original_hw: Sequence[int], input_size: Sequence[int]) -> dict:
         """The prediction with its boxes in the original image's pixels (the letterbox undone)."""
         from cnnlab.data.box_transforms import unletterbox_boxes
