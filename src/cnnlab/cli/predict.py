@@ -11,18 +11,23 @@ from cnnlab.cli.output import console, print_json
 
 def predict(
     target: Annotated[str, typer.Argument(help="Run directory, exported artifact, or registry model (pretrained).")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files and folders.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files and folders; video files for detectors.")],
     top_k: Annotated[int, typer.Option(help="How many classes to list per image.")] = 5,
     runtime: Annotated[str, typer.Option(help="auto (the export's pick), torch, onnxruntime, openvino, ...")] = "auto",
     cam: Annotated[
         bool, typer.Option("--cam", help="Also write a Grad-CAM overlay PNG per image (runs only).")
     ] = False,
     cam_dir: Annotated[str | None, typer.Option(help="Where --cam writes (default RUN/cam).")] = None,
+    draw: Annotated[
+        str | None, typer.Option(help="Detectors: write copies with the boxes drawn (and annotated videos) here.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Top-k labels with probabilities for images; unreadable files are reported, not fatal.
+    """Top-k labels with probabilities (classifiers) or boxes (detectors) for images and videos;
+    unreadable files are reported, not fatal.
 
-    Example: cnnlab predict runs/digits samples/ --top-k 3 --cam
+    Examples: cnnlab predict runs/digits samples/ --top-k 3 --cam
+              cnnlab predict runs/shapes street.jpg clip.mp4 --draw out/
     """
     if cam:
         from pathlib import Path
@@ -33,11 +38,15 @@ def predict(
     else:
         from cnnlab.runtime import predict as run_predict
 
-        results = run_predict(target, inputs, top_k=top_k, runtime=runtime)
+        results = run_predict(target, inputs, top_k=top_k, runtime=runtime, draw=draw)
     if json_out:
         print_json(results)
         return
     from rich.table import Table
+
+    if any("detections" in r for r in results):
+        _detection_table(target, results)
+        return
 
     table = Table(title=f"{target}: {len(results)} images", title_justify="left")
     columns = ["input", "label", "probability", f"top-{top_k}"] + (["Grad-CAM"] if cam else [])
@@ -49,4 +58,29 @@ def predict(
             continue
         others = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top_k"][1:])
         table.add_row(r["input"], r["label"], f"{r['probability']:.1%}", others, *([r["cam"]] if cam else []))
+    console.print(table)
+
+
+def _detection_table(target: str, results: list[dict]) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    table = Table(title=f"{target}: {len(results)} inputs", title_justify="left")
+    for column in ("input", "objects", "found", "drawn / fps"):
+        table.add_column(column)
+    for r in results:
+        if "error" in r:
+            table.add_row(r["input"], "[red]unreadable[/]", r["error"], "")
+            continue
+        if "frames" in r:  # a video: detections per frame
+            counts = Counter(d["label"] for frame in r["detections"] for d in frame)
+            found = ", ".join(f"{n} {label}" for label, n in counts.most_common())
+            table.add_row(r["input"], f"{r['frames']} frames", found, f"{r['output'] or '-'}  {r['fps']} fps")
+            continue
+        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in r["detections"][:8])
+        more = len(r["detections"]) - 8
+        table.add_row(
+            r["input"], str(len(r["detections"])), found + (f" (+{more})" if more > 0 else ""), r.get("drawn", "")
+        )
     console.print(table)

@@ -6,6 +6,27 @@ from cnnlab.runtime.preprocess import Preprocessor, expand_inputs
 __all__ = ["Predictor", "Preprocessor", "TorchPredictor", "expand_inputs", "load_predictor", "predict"]
 
 
-def predict(target: str, inputs: list[str], *, top_k: int = 5, runtime: str = "auto") -> list[dict]:
-    """Predictions of the model in ``target`` (run, artifact or registry model) for image files and folders."""
-    return load_predictor(target, runtime).predict(inputs, top_k=top_k)
+def predict(
+    target: str, inputs: list[str], *, top_k: int = 5, runtime: str = "auto", draw: str | None = None
+) -> list[dict]:
+    """Predictions of the model in ``target`` (run, artifact or registry model) for image files, folders
+    and (detectors) video files. ``draw``: a folder for copies with the detections drawn (and annotated
+    videos); each result then names its ``drawn`` file."""
+    from pathlib import Path
+
+    from cnnlab.runtime.video import is_video, predict_video
+
+    predictor = load_predictor(target, runtime)
+    videos = [item for item in inputs if is_video(item)]
+    images = [item for item in inputs if not is_video(item)]
+    results = predictor.predict(images, top_k=top_k) if images else []
+    if draw is not None and images:
+        from cnnlab.runtime.draw import save_drawn
+
+        save_drawn(results, draw)
+    for video in videos:
+        out = Path(draw) / f"{Path(video).stem}.boxes.mp4" if draw is not None else None
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        results.append(predict_video(predictor, video, out))
+    return results

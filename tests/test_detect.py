@@ -1,0 +1,175 @@
+"""Detection end to end through the task seam: shapes data from the CLI, a short real training of the
+YOLO-style detector, export parity on boxes, prediction in the original image's pixels, and the
+pieces in between (letterbox, NMS selection, agreement) on hand-made cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import tv_tensors
+
+from cnnlab.data.box_transforms import Letterbox, as_box_target, build_box_transform, unletterbox_boxes
+from cnnlab.errors import ConfigError
+from cnnlab.tasks import build_task
+from cnnlab.tasks.detect import select_boxes
+from tests.conftest import run_cli
+
+SIDE = 96
+
+
+# --- the pieces -----------------------------------------------------------------------------------
+
+
+def test_letterbox_keeps_the_aspect_and_boxes_map_back_exactly() -> None:
+    image = tv_tensors.Image(torch.zeros(3, 60, 120, dtype=torch.uint8))
+    target = as_box_target(torch.tensor([[12.0, 6.0, 60.0, 54.0]]), torch.tensor([1]), 60, 120)
+    out, moved = Letterbox(96)(image, target)
+    assert out.shape == (3, 96, 96)
+    assert torch.allclose(moved["boxes"], torch.tensor([[9.6, 4.8, 48.0, 43.2]]))
+    assert (out[:, 48:, :] == 114).all()  # padded below the scaled image, which is 48 px high
+    back = unletterbox_boxes(moved["boxes"].as_subclass(torch.Tensor), (60, 120), 96)
+    assert torch.allclose(back, torch.tensor([[12.0, 6.0, 60.0, 54.0]]), atol=1e-4)
+
+
+def test_box_transform_refuses_a_non_square_input_and_unknown_augment() -> None:
+    with pytest.raises(ConfigError, match="must be square"):
+        build_box_transform(input_size=[3, 96, 128], mean=[0.0] * 3, std=[1.0] * 3, train=False)
+    with pytest.raises(ConfigError, match="for detection: choose one of none, light, strong"):
+        build_box_transform(input_size=[3, 96, 96], mean=[0.0] * 3, std=[1.0] * 3, train=True, augment="mosaic9")
+
+
+def test_selection_takes_the_best_class_thresholds_and_suppresses_per_class() -> None:
+    decoded = torch.tensor(
+        [
+            [
+                [10.0, 10.0, 50.0, 50.0, 0.9, 0.1],
+                [12.0, 12.0, 50.0, 50.0, 0.8, 0.0],  # overlaps the first, same class: suppressed
+                [12.0, 12.0, 50.0, 50.0, 0.0, 0.7],  # same place, other class: kept
+                [60.0, 60.0, 90.0, 90.0, 0.0005, 0.0],  # below the evaluation threshold
+            ]
+        ]
+    )
+    found = select_boxes(decoded)[0]
+    assert found["labels"].tolist() == [0, 1]
+    assert found["scores"].tolist() == pytest.approx([0.9, 0.7])
+    with pytest.raises(ConfigError, match=r"\[batch, boxes, 4 \+ classes\]"):
+        select_boxes(torch.zeros(2, 6))
+
+
+def test_agreement_fails_when_a_runtime_moves_a_box() -> None:
+    task = build_task("detect", num_classes=2, class_names=["a", "b"])
+    reference = torch.tensor([[[10.0, 10.0, 50.0, 50.0, 0.9, 0.0], [60.0, 60.0, 90.0, 90.0, 0.0, 0.8]]])
+    assert task.agreement(reference, reference.clone())["passed"]
+    shifted = reference.clone()
+    shifted[0, 0, :4] += 2.0
+    verdict = task.agreement(reference, shifted)
+    assert not verdict["passed"] and verdict["min_matched_iou"] < 0.99 and verdict["images_with_same_count"] == "1/1"
+    dropped = reference.clone()
+    dropped[0, 1, 5] = 0.1  # below the predict threshold now: one box fewer
+    assert task.agreement(reference, dropped)["images_with_same_count"] == "0/1"
+
+
+# --- on real data -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("detect") / "shapes"
+    made = run_cli(
+        "data", "make", "shapes", "--task", "detect", "--out", str(out), "--format", "yolo",
+        "--size", str(SIDE), "--train", "160", "--val", "24", "--test", "24",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(shapes: Path) -> Path:
+    run = shapes.parent / "run"
+    result = run_cli(
+        "train", "--data", str(shapes), "--model", "yolo_n", "--input-size", str(SIDE), "--epochs", "10",
+        "--batch-size", "8", "--lr", "0.002", "--out", str(run), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run
+
+
+def test_data_info_reports_box_statistics(shapes: Path) -> None:
+    info = run_cli("data", "info", str(shapes), "--json")
+    assert info.returncode == 0, info.stderr[-2000:]
+    described = json.loads(info.stdout)
+    assert described["task"] == "detect" and described["classes"] == ["circle", "square", "triangle", "star"]
+    stats = described["splits"]["train"]["box_stats"]
+    assert described["splits"]["train"]["size"] == 160 and stats["boxes"] == sum(
+        described["splits"]["train"]["class_counts"]
+    )
+    assert 1 <= stats["per_image"]["mean"] <= 6 and stats["images_without_boxes"] == 0
+    text = run_cli("data", "info", str(shapes))
+    assert "boxes," in text.stdout and "small/medium/large" in text.stdout
+
+
+def test_data_convert_round_trips_through_the_cli(shapes: Path, tmp_path: Path) -> None:
+    converted = run_cli("data", "convert", str(shapes), str(tmp_path / "coco"), "--format", "coco")
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert "nothing skipped" in converted.stdout
+    a = json.loads(run_cli("data", "info", str(shapes), "--json").stdout)
+    b = json.loads(run_cli("data", "info", str(tmp_path / "coco"), "--json").stdout)
+    assert a["splits"]["test"]["class_counts"] == b["splits"]["test"]["class_counts"]
+    unknown = run_cli("data", "make", "cubes", "--out", str(tmp_path / "x"))
+    assert unknown.returncode != 0 and "generates 'shapes'" in unknown.stderr
+
+
+def test_a_short_training_finds_the_shapes(trained: Path) -> None:
+    record = json.loads((trained / "run.json").read_text())
+    assert record["task"]["task"] == "detect" and record["status"] == "completed"
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["images"] == 24
+    # Chance is ~0.001. 200 steps of 8 images reach 0.19 here; the 20-minute benchmark reaches 0.95+.
+    assert metrics["map50"] > 0.08, metrics
+    assert set(metrics["ap50_per_class"]) == {"circle", "square", "triangle", "star"}
+    rows = (trained / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    first, last = rows[1].split(","), rows[-1].split(",")
+    column = header.index("val_map50")
+    assert float(last[column]) > float(first[column]) + 0.08, rows
+
+
+def test_exported_detector_draws_the_same_boxes(trained: Path) -> None:
+    exported = run_cli("export", str(trained), "--format", "onnx", "--json")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    parity = json.loads((trained / "export" / "parity.json").read_text())["parity"]["onnx"]
+    agreement = parity["task_agreement"]
+    assert parity["passed"] and agreement["passed"] and agreement["boxes_compared"] > 0
+    assert agreement["min_matched_iou"] >= 0.99
+
+
+def test_predict_returns_boxes_in_the_original_image(trained: Path, shapes: Path, tmp_path: Path) -> None:
+    from cnnlab.runtime import load_predictor
+
+    source = sorted((shapes / "images" / "test").glob("*.png"))[0]
+    wide = tmp_path / "wide.png"
+    Image.open(source).resize((SIDE * 2, SIDE)).save(wide)  # 2:1, so the letterbox pads half the input
+    predictor = load_predictor(trained, runtime="torch")
+    square, stretched = predictor.predict([source, wide])
+    assert square["image_size"] == [SIDE, SIDE] and stretched["image_size"] == [SIDE, SIDE * 2]
+    assert square["detections"], "a trained detector finds something on a training-like image"
+    for found in stretched["detections"]:
+        x1, y1, x2, y2 = found["box"]
+        assert 0 <= x1 < x2 <= SIDE * 2 and 0 <= y1 < y2 <= SIDE
+    # The same objects, twice as wide: the best box of each image covers the same relative region.
+    a, b = np.array(square["detections"][0]["box"]), np.array(stretched["detections"][0]["box"])
+    assert np.allclose(b / [2 * SIDE, SIDE, 2 * SIDE, SIDE], a / SIDE, atol=0.08)
+
+
+def test_wrong_model_or_task_for_detection_data_says_what_to_do(shapes: Path) -> None:
+    classifier = run_cli("train", "--data", str(shapes), "--model", "lenet5", "--epochs", "1", "--out", "x")
+    assert classifier.returncode != 0 and "is a classify model; detection needs a detector" in classifier.stderr
+    as_classify = run_cli("train", "--data", str(shapes), "--task", "classify", "--model", "lenet5", "--epochs", "1")
+    assert as_classify.returncode != 0 and "holds detect data" in as_classify.stderr
+    odd = run_cli("train", "--data", str(shapes), "--model", "yolo_n", "--input-size", "100", "--epochs", "1")
+    assert odd.returncode != 0 and "multiple of 32" in odd.stderr
