@@ -173,3 +173,61 @@ def test_wrong_model_or_task_for_detection_data_says_what_to_do(shapes: Path) ->
     assert as_classify.returncode != 0 and "holds detect data" in as_classify.stderr
     odd = run_cli("train", "--data", str(shapes), "--model", "yolo_n", "--input-size", "100", "--epochs", "1")
     assert odd.returncode != 0 and "multiple of 32" in odd.stderr
+
+
+def test_predict_draws_boxes_and_runs_on_video(trained: Path, shapes: Path, tmp_path: Path) -> None:
+    import cv2
+
+    frames = sorted((shapes / "images" / "test").glob("*.png"))[:5]
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (SIDE, SIDE))
+    for frame in frames:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    result = run_cli("predict", str(trained), str(frames[0]), str(video), "--draw", str(tmp_path / "drawn"), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    image, clip = json.loads(result.stdout)
+    assert Path(image["drawn"]).is_file() and image["detections"]
+    assert clip["frames"] == 5 and len(clip["detections"]) == 5 and clip["fps"] > 0
+    assert Path(clip["output"]).stat().st_size > 1000
+    assert cv2.VideoCapture(clip["output"]).get(cv2.CAP_PROP_FRAME_COUNT) == 5
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    failed = run_cli("predict", str(trained), str(broken))
+    assert failed.returncode != 0 and "not a readable video file" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["retinanet_mobilenet_v2_fpn", "faster_rcnn_mobilenet_v2_fpn", "ssdlite320_mobilenet_v3_large"]
+)
+def test_torchvision_detectors_follow_the_contract(name: str) -> None:
+    from cnnlab.registry import create_model, get_entry
+
+    assert get_entry(name).task == "detect"
+    model = create_model(name, num_classes=3, pretrained_backbone=False)
+    images = torch.rand(2, 3, SIDE, SIDE)
+    targets = [
+        {"boxes": torch.tensor([[10.0, 12.0, 50.0, 60.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},  # an image without objects
+    ]
+    model.train()
+    loss, parts = model.loss_fn()(model(images), targets)
+    assert torch.isfinite(loss) and parts
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert out.shape == (2, 100, 4 + 3)
+    assert (out[..., 4:] >= 0).all() and (out[..., 4:] <= 1).all()
+    with pytest.raises(ConfigError, match="RGB"):
+        create_model(name, num_classes=3, in_chans=1, pretrained_backbone=False)
+
+
+def test_a_mobilenet_v2_detector_starts_from_the_offline_imagenet_weights() -> None:
+    from cnnlab.registry import create_model
+
+    pretrained = create_model("retinanet_mobilenet_v2_fpn", num_classes=3)
+    classifier = create_model("mobilenet_v2", num_classes=1000, pretrained=True)
+    ours = pretrained.detector.backbone.body.state_dict()["0.0.weight"]
+    assert torch.equal(ours, classifier.state_dict()["features.0.0.weight"])
