@@ -231,3 +231,32 @@ def test_a_mobilenet_v2_detector_starts_from_the_offline_imagenet_weights() -> N
     classifier = create_model("mobilenet_v2", num_classes=1000, pretrained=True)
     ours = pretrained.detector.backbone.body.state_dict()["0.0.weight"]
     assert torch.equal(ours, classifier.state_dict()["features.0.0.weight"])
+
+
+def test_mosaic_boxes_follow_their_pixels(tmp_path: Path) -> None:
+    from cnnlab.data.box_mosaic import Mosaic
+    from cnnlab.data.detection import BoxRecord, DetectionSplit
+
+    records = []
+    for i, (x1, y1, x2, y2) in enumerate([(10, 10, 40, 30), (50, 20, 90, 60), (5, 60, 30, 90), (60, 70, 80, 85)]):
+        canvas = np.full((96, 96, 3), 114, dtype=np.uint8)
+        canvas[y1:y2, x1:x2] = (255, 0, 0)
+        Image.fromarray(canvas).save(tmp_path / f"{i}.png")
+        records.append(
+            BoxRecord(str(tmp_path / f"{i}.png"), 96, 96, np.array([[x1, y1, x2, y2]], np.float32), np.array([i % 2]))
+        )
+    split = DetectionSplit(records, ["a", "b"])
+    mosaic = Mosaic(split, 96, transform=lambda image, target: (image, target), p=1.0)
+    for seed in range(5):
+        torch.manual_seed(seed)
+        image, target = mosaic[0]
+        assert image.shape == (3, 96, 96) and 1 <= len(target["boxes"]) <= 4
+        for box in target["boxes"].round().int().tolist():
+            x1, y1, x2, y2 = box
+            inside = image[:, y1 + 1 : y2 - 1, x1 + 1 : x2 - 1].float()
+            if inside.numel():
+                assert inside[0].mean() > 200 and inside[1].mean() < 40, (seed, box)  # red, under every box
+    with pytest.raises(ConfigError, match="for detection"):
+        from cnnlab.data.transforms import build_transform
+
+        build_transform(input_size=[3, 32, 32], mean=[0.5] * 3, std=[0.5] * 3, train=True, augment="mosaic")

@@ -21,7 +21,7 @@ from torchvision.transforms import InterpolationMode, v2
 
 from cnnlab.errors import ConfigError
 
-AUGMENTS = ("none", "light", "randaugment", "trivialaugment")
+AUGMENTS = ("none", "light", "randaugment", "trivialaugment", "mosaic")  # mosaic: detection only
 SMALL_IMAGE = 64
 
 
@@ -66,6 +66,10 @@ def build_transform(
     """The transform from a uint8 image tensor [C, H, W] to the model's normalised float input."""
     if augment not in AUGMENTS:
         raise ConfigError(f"unknown augment {augment!r}; choose one of {', '.join(AUGMENTS)}")
+    if augment == "mosaic":
+        raise ConfigError(
+            "--augment mosaic tiles images with their boxes: it is for detection; use light or randaugment"
+        )
     channels, height, width = input_size[0], input_size[-2], input_size[-1]
     mode = _interpolation(interpolation)
     steps: list[Any] = [MatchChannels(channels)]

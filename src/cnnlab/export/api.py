@@ -119,6 +119,11 @@ def export_run(
     names = parse_formats(formats)
     loaded = load_run(run)
     model, card = loaded.model.eval(), loaded.card
+    if getattr(model, "exportable", True) is False:
+        raise ExportError(
+            f"{card.architecture} runs in torch only: its graph takes a list of images and returns a variable "
+            "number of boxes, which ONNX Runtime, OpenVINO and TFLite cannot take from it; export a yolo_* detector"
+        )
     out = loaded.path / "export"
     out.mkdir(exist_ok=True)
     batch, data_note = parity_batch(loaded.path, card, samples)

@@ -1,7 +1,7 @@
 """cnnlab's own detectors in the registry: the YOLO-style one-stage, anchor-free family at three scales.
 
 `cnnlab models list --task detect` shows them; `cnnlab train --task detect --model yolo_n` trains one.
-A registry backbone replaces the built-in CSP one with ``--model-option backbone=NAME``.
+A registry backbone replaces the built-in CSP one with ``--option backbone=NAME``.
 """
 
 from __future__ import annotations

@@ -77,15 +77,31 @@ def detection_plan(config: TrainConfig) -> Plan:
 
 
 def detection_batches(
-    split: Any, card: ModelCard, *, train: bool, batch_size: int, seed: int, workers: int, augment: str, dist: DistInfo
+    split: Any,
+    card: ModelCard,
+    *,
+    train: bool,
+    batch_size: int,
+    seed: int,
+    workers: int,
+    augment: str,
+    dist: DistInfo,
+    mosaic: float = 0.0,
 ) -> Any:
+    """Training batches (a BatchSource) or a factory of evaluation iterables; ``mosaic``: the share of
+    training samples that are four-image mosaics."""
     from cnnlab.data.box_transforms import build_box_transform, detection_collate
     from cnnlab.train.loaders import LoaderBatches, loader_eval_batches
 
     transform = build_box_transform(
         input_size=card.input_size, mean=card.mean, std=card.std, train=train, augment=augment
     )
-    dataset = split.with_transform(transform)
+    if train and mosaic > 0:
+        from cnnlab.data.box_mosaic import Mosaic
+
+        dataset = Mosaic(split, int(card.input_size[-1]), transform, p=mosaic)
+    else:
+        dataset = split.with_transform(transform)
     if train:
         return LoaderBatches(
             dataset, batch_size=batch_size, collate=detection_collate, seed=seed, workers=workers, dist=dist
@@ -114,7 +130,10 @@ def prepare_detect(
         card = detection_card(config, data, model)
     task = build_task("detect", num_classes=card.num_classes, class_names=card.class_names, criterion=model.loss_fn())
     workers = default_workers(config)
-    augment = "light" if config.augment in ("light", "randaugment", "trivialaugment") else config.augment
+    # Classification's policies map onto the box-aware ones: light, or strong (wider scale range,
+    # zoom-out); mosaic is light plus half the samples tiled from four images.
+    augment = {"none": "none", "light": "light", "mosaic": "light"}.get(config.augment, "strong")
+    mosaic = 0.5 if config.augment == "mosaic" else 0.0
     batches = detection_batches(
         data.splits["train"],
         card,
@@ -124,6 +143,7 @@ def prepare_detect(
         workers=workers,
         augment=augment,
         dist=dist,
+        mosaic=mosaic,
     )
     val_batches = None
     if len(data.splits["val"]):
@@ -137,5 +157,5 @@ def prepare_detect(
             augment="none",
             dist=dist,
         )
-    record = {"data_path": "loader", "augment": augment, "weights": None}
+    record = {"data_path": "loader", "augment": augment, "mosaic": mosaic, "weights": None}
     return Prepared(model, card, task, detection_plan(config), batches, val_batches, record=record)
