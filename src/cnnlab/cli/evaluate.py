@@ -28,6 +28,9 @@ def evaluate(
         return
     from rich.table import Table
 
+    if "map" in metrics:
+        _detection(run, split, metrics)
+        return
     table = Table(title=f"{run}: {metrics['data']} ({split}, {metrics['samples']} images)", title_justify="left")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
@@ -39,4 +42,25 @@ def evaluate(
         f"top-1 [bold]{metrics['top1']:.2%}[/]  {top_k} {metrics[top_k]:.2%}  macro-F1 {metrics['macro_f1']:.3f}  "
         f"ECE {metrics['ece']:.3f}  loss {metrics['loss']:.4f}\n"
         f"metrics: {run}/metrics.json  confusion matrix: {run}/confusion_matrix.png"
+    )
+
+
+def _detection(run: str, split: str, metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{run}: {metrics['data']} ({split}, {metrics['images']} images)", title_justify="left")
+    for column in ("class", "AP@[.5:.95]", "AP@.5"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, ap in metrics["ap_per_class"].items():
+        ap50 = metrics["ap50_per_class"][name]
+        table.add_row(name, "-" if ap is None else f"{ap:.3f}", "-" if ap50 is None else f"{ap50:.3f}")
+    console.print(table)
+
+    def size(key: str) -> str:
+        return "-" if metrics[key] < 0 else f"{metrics[key]:.3f}"  # -1: no object of that size
+
+    console.print(
+        f"mAP@[.5:.95] [bold]{metrics['map']:.3f}[/]  mAP@.5 {metrics['map50']:.3f}  mAP@.75 {metrics['map75']:.3f}  "
+        f"small/medium/large {size('map_small')}/{size('map_medium')}/{size('map_large')}  "
+        f"mAR@100 {metrics['mar_100']:.3f}\nmetrics: {run}/metrics.json"
     )

@@ -24,7 +24,7 @@ def _figure_to_data(fig: Any) -> str:
 
 
 def learning_curves(runs: list[RunSummary]) -> str | None:
-    """Training loss, validation loss and validation top-1 per epoch; one line per run."""
+    """Training loss, validation loss and top-1 (detectors: validation mAP and mAP@.5) per epoch; one line per run."""
     runs = [r for r in runs if r.history]
     if not runs:
         return None
@@ -34,7 +34,10 @@ def learning_curves(runs: list[RunSummary]) -> str | None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    panels = [("train_loss", "training loss"), ("val_loss", "validation loss"), ("val_top1", "validation top-1")]
+    detection = any("val_map50" in row for run in runs for row in run.history)
+    score = ("val_map50", "validation mAP@.5") if detection else ("val_top1", "validation top-1")
+    second = ("val_map", "validation mAP@[.5:.95]") if detection else ("val_loss", "validation loss")
+    panels = [("train_loss", "training loss"), second, score]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for axis, (key, title) in zip(axes, panels, strict=True):
         for run in runs:
