@@ -152,18 +152,22 @@ def test_predict_returns_boxes_in_the_original_image(trained: Path, shapes: Path
     from cnnlab.runtime import load_predictor
 
     source = sorted((shapes / "images" / "test").glob("*.png"))[0]
-    wide = tmp_path / "wide.png"
-    Image.open(source).resize((SIDE * 2, SIDE)).save(wide)  # 2:1, so the letterbox pads half the input
+    large = tmp_path / "large.png"
+    Image.open(source).resize((SIDE * 2, SIDE * 2), Image.BICUBIC).save(large)  # the model sees the same pixels
     predictor = load_predictor(trained, runtime="torch")
-    square, stretched = predictor.predict([source, wide])
-    assert square["image_size"] == [SIDE, SIDE] and stretched["image_size"] == [SIDE, SIDE * 2]
+    square, doubled = predictor.predict([source, large])
+    assert square["image_size"] == [SIDE, SIDE] and doubled["image_size"] == [SIDE * 2, SIDE * 2]
     assert square["detections"], "a trained detector finds something on a training-like image"
-    for found in stretched["detections"]:
-        x1, y1, x2, y2 = found["box"]
-        assert 0 <= x1 < x2 <= SIDE * 2 and 0 <= y1 < y2 <= SIDE
-    # The same objects, twice as wide: the best box of each image covers the same relative region.
-    a, b = np.array(square["detections"][0]["box"]), np.array(stretched["detections"][0]["box"])
-    assert np.allclose(b / [2 * SIDE, SIDE, 2 * SIDE, SIDE], a / SIDE, atol=0.08)
+    a, b = np.array(square["detections"][0]["box"]), np.array(doubled["detections"][0]["box"])
+    assert np.allclose(b, 2 * a, atol=3.0), (a, b)  # boxes in the pixels of the image that was given
+
+
+def test_restore_undoes_the_letterbox_of_a_wide_image() -> None:
+    task = build_task("detect", num_classes=2, class_names=["a", "b"])
+    found = {"detections": [{"label": "a", "index": 0, "score": 0.9, "box": [8.0, 4.0, 40.0, 20.0]}]}
+    restored = task.restore(found, (48, 192), (3, 96, 96))  # 192x48 scaled by 0.5 into the 96 square
+    assert restored["image_size"] == [48, 192] and restored["detections"][0]["box"] == [16.0, 8.0, 80.0, 40.0]
+    assert task.restore({"detections": []}, (10, 10), (3, 96, 96))["detections"] == []
 
 
 def test_wrong_model_or_task_for_detection_data_says_what_to_do(shapes: Path) -> None:
