@@ -87,6 +87,7 @@ def detection_batches(
     augment: str,
     dist: DistInfo,
     mosaic: float = 0.0,
+    hflip: bool = True,
 ) -> Any:
     """Training batches (a BatchSource) or a factory of evaluation iterables; ``mosaic``: the share of
     training samples that are four-image mosaics."""
@@ -94,7 +95,7 @@ def detection_batches(
     from cnnlab.train.loaders import LoaderBatches, loader_eval_batches
 
     transform = build_box_transform(
-        input_size=card.input_size, mean=card.mean, std=card.std, train=train, augment=augment
+        input_size=card.input_size, mean=card.mean, std=card.std, train=train, augment=augment, hflip=hflip
     )
     if train and mosaic > 0:
         from cnnlab.data.box_mosaic import Mosaic
@@ -144,6 +145,7 @@ def prepare_detect(
         augment=augment,
         dist=dist,
         mosaic=mosaic,
+        hflip=config.hflip is not False,  # --no-hflip for data where left and right differ (text, signs)
     )
     val_batches = None
     if len(data.splits["val"]):
