@@ -312,3 +312,15 @@ def test_scales_build(scale):
     assert model.num_classes == NUM_CLASSES and model.strides == (8, 16, 32)
     assert model.backbone.feature_info.reduction() == [8, 16, 32]
     assert model.neck.out_channels == tuple(model.backbone.feature_info.channels())
+
+
+def test_a_design_spec_is_a_backbone(tmp_path) -> None:
+    from pathlib import Path
+
+    zoo = Path(__file__).resolve().parents[1] / "src/cnnlab/design/zoo/spec_resnet18.yaml"
+    spec = tmp_path / "my_backbone.yaml"
+    spec.write_text(zoo.read_text().replace("name: spec_resnet18", "name: my_backbone"))
+    model = build_yolo("n", num_classes=2, backbone=str(spec)).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 96, 96))
+    assert out.shape == (1, 9 + 36 + 144, 4 + 2)

@@ -160,7 +160,12 @@ def create_model(
     if is_spec_path(name):
         from cnnlab.design import create_from_spec
 
-        return create_from_spec(name, num_classes=num_classes, in_chans=in_chans, **options)
+        net = create_from_spec(name, num_classes=0 if features_only else num_classes, in_chans=in_chans, **options)
+        if features_only:  # a designed backbone for a detector or segmenter: its stages' maps
+            from cnnlab.models.features import FeatureExtractor
+
+            return FeatureExtractor(net, out_indices)
+        return net
     entry = REGISTRY.get(name)
     num_classes = _check_count("num_classes", entry.num_classes if num_classes is None else num_classes, 0)
     in_chans = _check_count("in_chans", entry.input_size[0] if in_chans is None else in_chans, 1)
