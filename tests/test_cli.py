@@ -115,3 +115,12 @@ def test_train_user_errors(args: list[str], message: str) -> None:
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["train", "--bogus"], ["profile", "lenet5", "--input-size", "3x32x32"], ["nosuch"]])
+def test_usage_mistakes_print_usage_not_a_traceback(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and (
+        "No such option" in result.stderr or "No such command" in result.stderr
+    )

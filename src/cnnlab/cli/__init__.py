@@ -28,16 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:  # click usage errors arrive here when not standalone
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        if _is_click(exc, "Abort"):
             print("aborted", file=sys.stderr)
             return 1
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+        if _is_click(exc, "ClickException"):
+            exc.show()  # type: ignore[attr-defined]
+            return exc.exit_code  # type: ignore[attr-defined]
         raise
     return 0
+
+
+def _is_click(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is click's ``name`` (or a subclass): from click itself, or from the copy of
+    click that typer >= 0.20 vendors as ``typer._click``, whose classes are not click's."""
+    return any(
+        cls.__name__ == name and cls.__module__.split(".")[0] in ("click", "typer") for cls in type(exc).__mro__
+    )
 
 
 def _fill_optional_values(argv: list[str], defaults: dict[str, str]) -> list[str]:
