@@ -26,8 +26,9 @@ def predict(
     """Top-k labels with probabilities (classifiers) or boxes (detectors) for images and videos;
     unreadable files are reported, not fatal.
 
-    Examples: cnnlab predict runs/digits samples/ --top-k 3 --cam
-              cnnlab predict runs/shapes street.jpg clip.mp4 --draw out/
+    Example: cnnlab predict runs/digits samples/ --top-k 3 --cam
+
+    A detector: cnnlab predict runs/shapes street.jpg clip.mp4 --draw out/
     """
     if cam:
         from pathlib import Path
