@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 def _is_click(exc: BaseException, name: str) -> bool:
     """Whether ``exc`` is click's ``name`` (or a subclass): from click itself, or from the copy of
     click that typer >= 0.20 vendors as ``typer._click``, whose classes are not click's."""
-    return any(
-        cls.__name__ == name and cls.__module__.split(".")[0] in ("click", "typer") for cls in type(exc).__mro__
-    )
+    return any(cls.__name__ == name and cls.__module__.split(".")[0] in ("click", "typer") for cls in type(exc).__mro__)
 
 
 def _fill_optional_values(argv: list[str], defaults: dict[str, str]) -> list[str]:
