@@ -98,7 +98,9 @@ def test_sensitivity_analysis_keeps_costly_layers_float(base: Path, tmp_path: Pa
     def fidelity(model: Path) -> float:  # every int8 rounding costs some of it, so max_drop=0 forces float layers
         return -float(np.abs(logits(model) - reference).mean())
 
-    result = quantize_within_budget(Quantizer(path, batches), fidelity, 0.0, 0.0, tmp_path / "int8.onnx")
+    with Quantizer(path, batches) as quantizer:
+        result = quantize_within_budget(quantizer, fidelity, 0.0, 0.0, tmp_path / "int8.onnx")
+    assert not quantizer.workdir.exists()  # its scratch models are gone with it
     groups = layer_groups(path)
     assert len(result.attempts) > 1 and len(result.sensitivity) == len(groups)
     drops = [s.drop for s in result.sensitivity]
@@ -124,10 +126,9 @@ def test_sensitivity_ranking_is_deterministic(base: Path, tmp_path: Path) -> Non
     assert "head" in groups or any(g.startswith("head") for g in groups)
     rankings = []
     for _ in range(2):
-        quantizer = Quantizer(path, val.numpy_batches(64))
-        rankings.append(
-            [s.group for s in sensitivity_ranking(quantizer, dict(list(groups.items())[:4]), val.onnx_top1, 1.0)]
-        )
+        with Quantizer(path, val.numpy_batches(64)) as quantizer:
+            ranking = sensitivity_ranking(quantizer, dict(list(groups.items())[:4]), val.onnx_top1, 1.0)
+        rankings.append([s.group for s in ranking])
     assert rankings[0] == rankings[1]
 
 

@@ -293,8 +293,8 @@ def _quantize(
 
     int8_path = exports / "model.int8.onnx"
     float_val = val.onnx_top1(float_onnx)
-    quantizer = Quantizer(float_onnx, val.numpy_batches(calibration_images), method=calibration)
-    ptq = quantize_within_budget(quantizer, val.onnx_top1, float_val, max_drop / 100, int8_path)
+    with Quantizer(float_onnx, val.numpy_batches(calibration_images), method=calibration) as quantizer:
+        ptq = quantize_within_budget(quantizer, val.onnx_top1, float_val, max_drop / 100, int8_path)
     note: dict[str, Any] = {
         "ptq": {
             "val_top1": ptq.accuracy,
@@ -313,8 +313,8 @@ def _quantize(
         save_model(model, card, save_to.path)
         float_onnx = export_fp32(model, card, exports)
         float_val = val.onnx_top1(float_onnx)
-        quantizer = Quantizer(float_onnx, val.numpy_batches(calibration_images), method=calibration)
-        ptq = quantize_within_budget(quantizer, val.onnx_top1, float_val, max_drop / 100, int8_path)
+        with Quantizer(float_onnx, val.numpy_batches(calibration_images), method=calibration) as quantizer:
+            ptq = quantize_within_budget(quantizer, val.onnx_top1, float_val, max_drop / 100, int8_path)
         note["qat"] = {"epochs": qat_epochs, "val_top1": ptq.accuracy, "drop_points": 100 * ptq.drop}
         name = "int8 (QAT)"
     write_sidecar(int8_path, card)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -79,7 +80,10 @@ class _Reader:
 
 @dataclass
 class Quantizer:
-    """Quantizes one fp32 ONNX model into int8 variants, calibrating once."""
+    """Quantizes one fp32 ONNX model into int8 variants, calibrating once.
+
+    Use it as a context manager: the scratch folder (a pre-processed copy of the model, the
+    calibration cache, one model per sensitivity probe) is removed on exit."""
 
     fp32_path: Path
     calibration: list[np.ndarray]
@@ -98,6 +102,12 @@ class Quantizer:
         import onnx
 
         self.input_name = onnx.load(str(self.prepared), load_external_data=False).graph.input[0].name
+
+    def __enter__(self) -> Quantizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def quantize(self, out: Path, *, include: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> Path:
         """int8 QDQ model; only ``include`` nodes when given, never the ``exclude`` ones."""
