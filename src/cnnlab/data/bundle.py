@@ -20,11 +20,12 @@ class DatasetBundle:
 
     Attributes:
         name: ``builtin:NAME``, or the path as the user gave it.
-        task: "classify" (ClassificationSplit) or "detect" (``detection.DetectionSplit``).
+        task: "classify" (ClassificationSplit), "detect" (``detection.DetectionSplit``) or "segment"
+            (``segmentation.SegmentationSplit``, images or volumes).
         class_names: labels index into this list.
         channels: native channels of every image the splits yield: 1 when every image is grey,
             else 3 (grey images are then repeated to RGB).
-        native_size: (H, W) shared by every image, or None when sizes differ.
+        native_size: (H, W) shared by every image ((D, H, W) for volumes), or None when sizes differ.
         splits: always the keys "train", "val" and "test"; val or test may be empty.
         split_policy: how the splits were made, in words (recorded in the run directory).
         skipped: what was left out when the dataset was opened, and why.
@@ -67,4 +68,10 @@ class DatasetBundle:
             from cnnlab.data.detection.stats import box_statistics
 
             found["box_stats"] = box_statistics(split)
+        if self.task == "segment" and len(split):
+            pixels = [int(c) for c in split.pixel_counts()]
+            total = max(1, sum(pixels))
+            found["pixel_share"] = [round(c / total, 5) for c in pixels]
+            stats = split.statistics()
+            found["empty_masks"], found["spacing"] = stats["empty_masks"], stats["spacing"]
         return found

@@ -7,8 +7,8 @@ The format is told by the source itself, never by a flag:
     FILE.csv            a CSV listing path,label[,split] (``table``)
 
     DIR, FILE.json/.yaml  a detection set laid out as COCO, YOLO or VOC (``detection.sources``)
-
-Mask-folder and volume readers (segmentation) will return the same ``DatasetBundle``.
+    DIR                 a segmentation set: images/ + masks/, or volumes images/ + labels/
+                        (``segmentation``); a COCO .json with polygons when the task is "segment"
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from cnnlab.errors import ConfigError, DataError
 ACCEPTED = (
     f"{', '.join(PREFIX + name for name in BUILTINS)}; a folder with one sub-folder of images per class "
     "(optionally under train/ val/ test/); a .csv file with columns path,label[,split]; or a detection set "
-    "(COCO .json, YOLO data.yaml, VOC Annotations/)"
+    "(COCO .json, YOLO data.yaml, VOC Annotations/); or a segmentation set (images/ + masks/ PNGs, or volumes "
+    "images/ + labels/ as .nii.gz/.npy/.npz)"
 )
 
 
@@ -40,6 +41,7 @@ def open_dataset(
     test_fraction: float = 0.2,
     skip_log: str | os.PathLike[str] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    task: str | None = None,
 ) -> DatasetBundle:
     """Open a dataset, check every file once, and divide it into train, val and test.
 
@@ -50,6 +52,8 @@ def open_dataset(
         test_fraction: share for test when the source has no test split of its own.
         skip_log: JSON-lines file that receives files that go bad after opening (see ``FileSplit``).
         max_pixels: images with more pixels are skipped as "too large" without being decoded.
+        task: decides what an ambiguous source is: a COCO .json is boxes for "detect" (the default)
+            and semantic masks from its polygons for "segment".
 
     Raises:
         DataError: the source does not exist, is of an unknown format, or has nothing usable.
@@ -65,6 +69,12 @@ def open_dataset(
     log = os.fspath(skip_log) if skip_log is not None else None
     if not path.exists():
         raise DataError(f"dataset {name} does not exist; give an existing folder or .csv file, or one of {ACCEPTED}")
+    if path.is_dir() or path.suffix.lower() == ".json":
+        from cnnlab.data.segmentation import detect_segmentation_format, open_segmentation
+
+        fmt = detect_segmentation_format(path)
+        if fmt is not None and (fmt != "coco" or task == "segment"):
+            return open_segmentation(path, name, options, max_pixels, fmt=fmt, skip_log=log)
     if path.is_dir() or path.suffix.lower() in (".json", ".yaml", ".yml"):
         from cnnlab.data.detection import detect_format, open_detection
 

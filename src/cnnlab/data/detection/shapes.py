@@ -132,6 +132,19 @@ def _generate(n: int, size: int, seed: int, part: int, max_objects: int, plain: 
 
 
 def _render(rng: np.random.Generator, size: int, max_objects: int, plain: bool) -> Sample:
+    image, boxes, labels, _ = render_scene(rng, size, max_objects, plain)
+    return image, boxes, labels
+
+
+def render_scene(
+    rng: np.random.Generator,
+    size: int,
+    max_objects: int,
+    plain: bool,
+    size_range: tuple[float, float] = SIZE_RANGE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One image, its boxes and labels, and its owner map: int16 ``[size, size]``, the object each
+    pixel shows (an index into boxes and labels) or -1 for background. Segmentation masks come from it."""
     background = _background(rng, size, plain)
     owner = np.full((size, size), -1, dtype=np.int16)  # which object each pixel shows
     drawn: list[tuple[int, np.ndarray, np.ndarray]] = []  # class, drawn box, colour
@@ -140,7 +153,7 @@ def _render(rng: np.random.Generator, size: int, max_objects: int, plain: bool) 
     for _ in range(int(rng.integers(1, max_objects + 1))):
         for _ in range(_TRIES):
             cls = int(rng.integers(len(CLASSES)))
-            side = max(int(round(rng.uniform(*SIZE_RANGE) * size)), 6)
+            side = max(int(round(rng.uniform(*size_range) * size)), 6)
             x0, y0 = (int(v) for v in rng.integers(0, size - side + 1, size=2))
             mask = _shape_mask(cls, side, rng)
             box = mask_box(mask) + np.array([x0, y0, x0, y0], dtype=np.float32)
@@ -165,7 +178,7 @@ def _render(rng: np.random.Generator, size: int, max_objects: int, plain: bool) 
         image += rng.normal(0.0, 10.0, image.shape).astype(np.float32)
     boxes = np.array([mask_box(owner == k) for k in range(len(drawn))], dtype=np.float32).reshape(-1, 4)
     labels = np.array([cls for cls, _, _ in drawn], dtype=np.int64)
-    return np.clip(image, 0, 255).round().astype(np.uint8), boxes, labels
+    return np.clip(image, 0, 255).round().astype(np.uint8), boxes, labels, owner
 
 
 def _shape_mask(cls: int, side: int, rng: np.random.Generator) -> np.ndarray:
