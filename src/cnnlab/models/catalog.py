@@ -2,6 +2,6 @@
 imports this module the first time a name is looked up."""
 
 from cnnlab.design.zoo import register_zoo
-from cnnlab.models import cifar_resnet, detectors, lenet  # noqa: F401  (registration side effects)
+from cnnlab.models import cifar_resnet, detectors, lenet, segmenters  # noqa: F401  (registration side effects)
 
 register_zoo()
