@@ -70,7 +70,9 @@ def test_bad_task_options() -> None:
     with pytest.raises(ConfigError, match="label_smoothing"):
         build_task("classify", num_classes=3, label_smoothing=1.5)
     with pytest.raises(ConfigError, match="not available yet"):
-        build_task("segment", num_classes=3)
+        build_task("embed", num_classes=3)
+    with pytest.raises(ConfigError, match="at least 2 classes"):
+        build_task("segment", num_classes=1)
     with pytest.raises(ConfigError, match="at least 1 class"):
         build_task("detect", num_classes=0)
 
