@@ -16,7 +16,8 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Evaluate a run's model: top-1/top-5, per-class precision/recall/F1, confusion matrix, calibration (ECE).
+    """Evaluate a run's model: top-1/top-5, per-class precision/recall/F1, confusion matrix, calibration
+    (ECE); detectors COCO mAP; segmenters mIoU, IoU and Dice per class, and HD95 in mm for volumes.
 
     Example: cnnlab evaluate runs/digits --split test
     """
@@ -30,6 +31,9 @@ def evaluate(
 
     if "map" in metrics:
         _detection(run, split, metrics)
+        return
+    if "miou" in metrics:
+        _segmentation(run, split, metrics)
         return
     table = Table(title=f"{run}: {metrics['data']} ({split}, {metrics['samples']} images)", title_justify="left")
     for column in ("class", "precision", "recall", "F1", "support"):
@@ -64,3 +68,26 @@ def _detection(run: str, split: str, metrics: dict) -> None:
         f"small/medium/large {size('map_small')}/{size('map_medium')}/{size('map_large')}  "
         f"mAR@100 {metrics['mar_100']:.3f}\nmetrics: {run}/metrics.json"
     )
+
+
+def _segmentation(run: str, split: str, metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{run}: {metrics['data']} ({split})", title_justify="left")
+    hd95 = metrics.get("hd95_per_class")
+    for column in ("class", "IoU", "Dice", *(["HD95 (mm)"] if hd95 else [])):
+        table.add_column(column, justify="left" if column == "class" else "right")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"  # -: the class is in neither mask nor prediction
+
+    for name, iou in metrics["iou_per_class"].items():
+        extra = [cell(hd95.get(name))] if hd95 else []
+        table.add_row(name, cell(iou), cell(metrics["dice_per_class"][name]), *extra)
+    console.print(table)
+    line = f"mIoU [bold]{metrics['miou']:.3f}[/]  mDice {metrics['mdice']:.3f}  "
+    line += f"foreground mIoU {cell(metrics.get('miou_foreground'))}  mDice {cell(metrics.get('mdice_foreground'))}  "
+    line += f"pixel accuracy {metrics['pixel_accuracy']:.3f}"
+    if metrics.get("hd95_mm") is not None:
+        line += f"  HD95 {metrics['hd95_mm']:.2f} mm"
+    console.print(f"{line}\nmetrics: {run}/metrics.json")

@@ -57,8 +57,10 @@ def export(
     from rich.table import Table
 
     table = Table(title=f"{report.path}  (parity on {next(iter(report.parity.values())).data})", title_justify="left")
-    boxes = any(p.task_agreement for p in report.parity.values())  # detection: compare boxes, not top-1
-    agree = "boxes (same count, min IoU)" if boxes else "top-1 agree"
+    # Dense tasks compare what they draw: detection the boxes, segmentation the argmax masks.
+    boxes = any(p.task_agreement for p in report.parity.values())
+    masks = any("pixel_agreement" in (p.task_agreement or {}) for p in report.parity.values())
+    agree = "pixels agree" if masks else "boxes (same count, min IoU)" if boxes else "top-1 agree"
     for column in ("format", "artifact", "max |diff|", "mean |diff|", agree, "verdict"):
         table.add_column(column, justify="left" if column in ("format", "artifact", "verdict") else "right")
     for name, p in report.parity.items():
@@ -69,7 +71,7 @@ def export(
             str(info["path"].name),
             f"{p.max_abs_diff:.2e}",
             f"{p.mean_abs_diff:.2e}",
-            f"{task['images_with_same_count']}, {task['min_matched_iou']:.4f}" if task else f"{p.top1_agreement:.1%}",
+            _agreement(task) if task else f"{p.top1_agreement:.1%}",
             "[green]pass[/]" if p.passed else "[red]FAIL[/]",
         )
     console.print(table)
@@ -93,3 +95,9 @@ def export(
             f"recommended: [bold]{report.recommended_runtime} ({report.recommended_precision})[/], "
             f"used by `cnnlab predict {target}`"
         )
+
+
+def _agreement(task: dict) -> str:
+    if "pixel_agreement" in task:
+        return f"{task['pixel_agreement']:.4%}"
+    return f"{task['images_with_same_count']}, {task['min_matched_iou']:.4f}"

@@ -19,7 +19,11 @@ def predict(
     ] = False,
     cam_dir: Annotated[str | None, typer.Option(help="Where --cam writes (default RUN/cam).")] = None,
     draw: Annotated[
-        str | None, typer.Option(help="Detectors: write copies with the boxes drawn (and annotated videos) here.")
+        str | None,
+        typer.Option(
+            help="Write results here: detectors, copies with the boxes drawn (and annotated videos); "
+            "segmenters, a mask per input (PNG, or NIfTI/.npz for volumes) and an overlay per image."
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -29,6 +33,8 @@ def predict(
     Example: cnnlab predict runs/digits samples/ --top-k 3 --cam
 
     A detector: cnnlab predict runs/shapes street.jpg clip.mp4 --draw out/
+
+    A segmenter: cnnlab predict runs/seg scans/ --draw masks/
     """
     if cam:
         from pathlib import Path
@@ -47,6 +53,9 @@ def predict(
 
     if any("detections" in r for r in results):
         _detection_table(target, results)
+        return
+    if any("class_share" in r for r in results):
+        _segmentation_table(target, results)
         return
 
     table = Table(title=f"{target}: {len(results)} images", title_justify="left")
@@ -84,4 +93,20 @@ def _detection_table(target: str, results: list[dict]) -> None:
         table.add_row(
             r["input"], str(len(r["detections"])), found + (f" (+{more})" if more > 0 else ""), r.get("drawn", "")
         )
+    console.print(table)
+
+
+def _segmentation_table(target: str, results: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{target}: {len(results)} inputs", title_justify="left")
+    for column in ("input", "size", "classes found (share of pixels)", "mask / overlay"):
+        table.add_column(column)
+    for r in results:
+        if "error" in r:
+            table.add_row(r["input"], "[red]unreadable[/]", r["error"], "")
+            continue
+        found = ", ".join(f"{name} {share:.1%}" for name, share in r["class_share"].items())
+        files = "  ".join(str(r[k]) for k in ("mask", "overlay") if r.get(k)) or "(add --draw DIR to write masks)"
+        table.add_row(r["input"], "x".join(map(str, r["mask_size"])), found, files)
     console.print(table)

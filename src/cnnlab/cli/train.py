@@ -80,7 +80,12 @@ def train(
     distill_alpha: Annotated[float, typer.Option(help="Weight of the teacher's term, in [0, 1].")] = 0.7,
     train_per_class: Annotated[int | None, typer.Option(help="Few-shot: at most N training images per class.")] = None,
     checkpoint_every: Annotated[str, typer.Option(help="Also checkpoint within epochs this often, e.g. 5m.")] = "5m",
-    input_size: Annotated[str | None, typer.Option(help="Input size: a side (64) or HxW.")] = None,
+    input_size: Annotated[
+        str | None, typer.Option(help="Input size: a side (64), HxW, or DxHxW for volumes (training crops).")
+    ] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="Segmentation loss: ce, dice, focal, ce+dice (default), focal+dice.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     nonfinite: Annotated[str, typer.Option(help="On a NaN/inf loss: stop or rollback.")] = "stop",
     option: Annotated[list[str] | None, typer.Option(help="Model option KEY=VALUE (repeatable).")] = None,
@@ -138,6 +143,7 @@ def train(
             device=device,
             nonfinite=nonfinite,
             model_options=_model_options(option or []),
+            loss=loss,
             train_per_class=train_per_class,
             checkpoint_every_s=parse_duration(checkpoint_every),
             distill_from=distill_from,
@@ -159,6 +165,12 @@ def train(
     if "map" in test:
         scores = f"test mAP@[.5:.95] [bold]{test['map']:.3f}[/]  mAP@.5 {test.get('map50', 0):.3f}  "
         scores += f"mAR@100 {test.get('mar_100', 0):.3f}  ({test.get('images', 0)} images)"
+        files = ""
+    elif "miou" in test:
+        scores = f"test mIoU [bold]{test['miou']:.3f}[/]  mDice {test.get('mdice', 0):.3f}  "
+        scores += f"foreground mDice {test.get('mdice_foreground', 0):.3f}"
+        if test.get("hd95_mm") is not None:
+            scores += f"  HD95 {test['hd95_mm']:.2f} mm"
         files = ""
     else:
         scores = f"test top-1 [bold]{test.get('top1', 0):.2%}[/]  top-5 {test.get('top5', 0):.2%}  "

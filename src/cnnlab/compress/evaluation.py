@@ -18,10 +18,10 @@ class EvalSet:
     """A split of the run's data, pre-processed once with the card's pipeline, held in memory."""
 
     def __init__(self, bundle: Any, card: ModelCard, split: str, limit: int | None = None) -> None:
-        from cnnlab.tasks import build_task
+        from cnnlab.tasks import task_for_card
         from cnnlab.train import setup
 
-        self.task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+        self.task = task_for_card(card)
         source = bundle.splits[split]
         if limit and len(source) > limit:
             step = len(source) // limit

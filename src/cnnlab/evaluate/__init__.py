@@ -22,7 +22,7 @@ def evaluate_run(
     from cnnlab.data import open_dataset
     from cnnlab.evaluate.plots import confusion_matrix_png
     from cnnlab.runs import RunDir, load_run
-    from cnnlab.tasks import build_task
+    from cnnlab.tasks import task_for_card
     from cnnlab.train.prepare import evaluation_batches
 
     loaded = load_run(run)
@@ -36,6 +36,7 @@ def evaluate_run(
         seed=spec.get("seed", 0),
         val_fraction=spec.get("val_fraction", 0.1),
         test_fraction=spec.get("test_fraction", 0.2),
+        task=loaded.card.task,
     )
     card = loaded.card
     if card.class_names and list(bundle.class_names) != list(card.class_names):
@@ -49,7 +50,7 @@ def evaluate_run(
             f"{source} has no '{split}' split with images; choose one of "
             f"{', '.join(k for k, v in bundle.splits.items() if len(v))}"
         )
-    task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+    task = task_for_card(card)
     memory = bundle.native_size is not None and max(bundle.native_size) <= 64
     batches = evaluation_batches(card, bundle.splits[split], batch_size=batch_size, memory=memory)
     metrics = evaluate_batches(loaded.model, batches(), task)

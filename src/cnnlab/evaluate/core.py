@@ -29,13 +29,15 @@ def evaluate_batches(
     was_training = model.training
     model.eval()
     metrics = task.new_metrics()
+    # Segmentation evaluates whole images and volumes, tiled by windows of the training size.
+    infer = getattr(task, "infer", None)
     try:
         for inputs, targets in batches:
             inputs = inputs.to(device)
             if channels_last and inputs.dim() == 4:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                outputs = model(inputs)
+                outputs = infer(model, inputs) if infer is not None else model(inputs)
             metrics.update(outputs, targets)
     finally:
         model.train(was_training)

@@ -23,7 +23,7 @@ def cam_samples_png(run: str | Path, count: int = 8, split: str = "test") -> Pat
     from cnnlab.data import open_dataset
     from cnnlab.explain.gradcam import _unnormalise, grad_cam, overlay
     from cnnlab.runs import RunDir, load_run
-    from cnnlab.tasks import build_task
+    from cnnlab.tasks import task_for_card
     from cnnlab.train import setup
 
     loaded = load_run(run)
@@ -37,7 +37,7 @@ def cam_samples_png(run: str | Path, count: int = 8, split: str = "test") -> Pat
         test_fraction=spec.get("test_fraction", 0.2),
     )
     card = loaded.card
-    task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+    task = task_for_card(card)
     source = bundle.splits[split]
     step = max(1, len(source) // count)
     subset = source.subset(list(range(0, step * count, step))[:count])

@@ -88,12 +88,17 @@ def parity_batch(run_path: Path, card: Any, samples: int, seed: int = 0) -> tupl
                 seed=spec.get("seed", 0),
                 val_fraction=spec.get("val_fraction", 0.1),
                 test_fraction=spec.get("test_fraction", 0.2),
+                task=card.task,
             )
             split = bundle.splits["test"] if len(bundle.splits["test"]) else bundle.splits["train"]
             preprocess = Preprocessor(card)
             count = min(samples, len(split))
             step = max(1, len(split) // count)
             images = [preprocess.image(split[i][0]) for i in range(0, step * count, step)]
+            if card.task == "segment":  # whole images may differ in size: the training window of each
+                from cnnlab.runtime.preprocess import fit_to
+
+                images = [fit_to(image, card.input_size[1:]) for image in images]
             return torch.stack(images), f"{count} images from the test split of {source}"
         except CnnlabError:
             pass  # the data moved or is gone: still check parity, on random inputs, and say so
@@ -172,11 +177,11 @@ def export_run(
 def _metric_delta(model: Any, predictor: Any, card: Any, data: str) -> dict[str, Any]:
     from cnnlab.data import open_dataset
     from cnnlab.export.parity import metric_delta
-    from cnnlab.tasks import build_task
+    from cnnlab.tasks import task_for_card
     from cnnlab.train.prepare import evaluation_batches
 
-    bundle = open_dataset(data)
-    task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+    bundle = open_dataset(data, task=card.task)
+    task = task_for_card(card)
     memory = bundle.native_size is not None and max(bundle.native_size) <= 64
     batches = evaluation_batches(card, bundle.splits["test"], batch_size=64, memory=memory)
     return metric_delta(model, predictor, batches(), task)

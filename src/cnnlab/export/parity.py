@@ -86,9 +86,14 @@ def check_parity(
 def metric_delta(model: nn.Module, predictor: Predictor, batches: Any, task: Any) -> dict[str, Any]:
     """The task metric on a whole evaluation set through torch and through the artifact."""
     ours, theirs = task.new_metrics(), task.new_metrics()
+    infer = getattr(task, "infer", None)  # segmentation tiles whole images the same way for both
     for inputs, targets in batches:
-        ours.update(model(inputs), targets)
-        theirs.update(predictor.run(inputs), targets)
+        if infer is not None:
+            ours.update(infer(model, inputs), targets)
+            theirs.update(infer(predictor.run, inputs), targets)
+        else:
+            ours.update(model(inputs), targets)
+            theirs.update(predictor.run(inputs), targets)
     a, b = ours.compute(), theirs.compute()
     key = task.primary_metric
     return {

@@ -31,7 +31,8 @@ def _recommended_latency(run: RunSummary) -> tuple[str | None, float | None]:
 
 def overview_row(run: RunSummary) -> dict[str, Any]:
     runtime, latency = _recommended_latency(run)
-    test = run.metrics.get("top1", run.metrics.get("map50"))  # a detector's row shows mAP@.5
+    # a detector's row shows mAP@.5, a segmenter's mIoU
+    test = run.metrics.get("top1", run.metrics.get("map50", run.metrics.get("miou")))
     if test is None and run.compression:
         test = (run.compression.get("recommended") or {}).get("test_top1")
     size = run.profile.get("size_bytes")

@@ -35,8 +35,11 @@ def learning_curves(runs: list[RunSummary]) -> str | None:
     from matplotlib.ticker import MaxNLocator
 
     detection = any("val_map50" in row for run in runs for row in run.history)
+    segmentation = any("val_miou" in row for run in runs for row in run.history)
     score = ("val_map50", "validation mAP@.5") if detection else ("val_top1", "validation top-1")
     second = ("val_map", "validation mAP@[.5:.95]") if detection else ("val_loss", "validation loss")
+    if segmentation:
+        score, second = ("val_miou", "validation mIoU"), ("val_mdice", "validation mean Dice")
     panels = [("train_loss", "training loss"), second, score]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for axis, (key, title) in zip(axes, panels, strict=True):

@@ -11,7 +11,8 @@ def predict(
 ) -> list[dict]:
     """Predictions of the model in ``target`` (run, artifact or registry model) for image files, folders
     and (detectors) video files. ``draw``: a folder for copies with the detections drawn (and annotated
-    videos); each result then names its ``drawn`` file."""
+    videos); each result then names its ``drawn`` file. Segmenters write there a mask per input (PNG,
+    or NIfTI / .npz for volumes) and an overlay per image, named by ``mask`` and ``overlay``."""
     from pathlib import Path
 
     from cnnlab.runtime.video import is_video, predict_video
@@ -20,6 +21,14 @@ def predict(
     videos = [item for item in inputs if is_video(item)]
     images = [item for item in inputs if not is_video(item)]
     results = predictor.predict(images, top_k=top_k) if images else []
+    if predictor.card.task == "segment":
+        from cnnlab.runtime.mask_files import save_masks, strip_masks
+
+        if draw is not None:
+            save_masks(results, draw, predictor.card.num_classes)
+        else:
+            strip_masks(results)
+        return results
     if draw is not None and images:
         from cnnlab.runtime.draw import save_drawn
 

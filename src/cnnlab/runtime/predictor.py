@@ -18,7 +18,7 @@ import torch
 from cnnlab.errors import CnnlabError
 from cnnlab.runs import ModelCard
 from cnnlab.runtime.preprocess import ImageInput, Preprocessor, expand_inputs
-from cnnlab.tasks import build_task
+from cnnlab.tasks import task_for_card
 
 
 class Predictor:
@@ -27,7 +27,7 @@ class Predictor:
     def __init__(self, card: ModelCard) -> None:
         self.card = card
         self.preprocess = Preprocessor(card)
-        self.task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+        self.task = task_for_card(card)
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -39,7 +39,10 @@ class Predictor:
         """Predictions for each input, in order. An unreadable file gets an ``error`` entry, not an exception."""
         items: list[ImageInput] = []
         for item in inputs:
-            items += expand_inputs([item]) if isinstance(item, (str, Path)) else [item]
+            if isinstance(item, (str, Path)):
+                items += expand_inputs([item], volumes=self.card.spatial_dims == 3)
+            else:
+                items.append(item)
         results: list[dict[str, Any]] = [{} for _ in items]
         ready: list[tuple[int, torch.Tensor, tuple[int, int]]] = []
         for i, item in enumerate(items):
@@ -49,6 +52,11 @@ class Predictor:
                 ready.append((i, *self.preprocess.image_and_size(item)))
             except CnnlabError as exc:
                 results[i]["error"] = str(exc)
+        infer = getattr(self.task, "infer", None)
+        if infer is not None:  # masks at each image's own size: one image at a time, tiled by windows
+            for i, tensor, _ in ready:
+                results[i].update(self.task.predict(infer(self.run, tensor[None]))[0])
+            return results
         # Tasks whose outputs live in input pixels (boxes) map them back to each original image.
         restore = getattr(self.task, "restore", None)
         for start in range(0, len(ready), batch_size):

@@ -7,7 +7,7 @@ benchmarks and serving measure the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,9 @@ ImageInput = str | Path | np.ndarray | torch.Tensor
 class Preprocessor:
     def __init__(self, card: ModelCard) -> None:
         self.card = card
-        if card.task == "detect":  # boxes map back to the image only through an aspect-keeping letterbox
+        if card.task == "segment":  # whole images: normalised only; larger ones are tiled, not resized
+            self.transform = _normalise(card)
+        elif card.task == "detect":  # boxes map back to the image only through an aspect-keeping letterbox
             from cnnlab.data.box_transforms import build_box_transform
 
             self.transform = build_box_transform(
@@ -46,6 +48,14 @@ class Preprocessor:
 
     def image_and_size(self, item: ImageInput) -> tuple[torch.Tensor, tuple[int, int]]:
         """The model's input and the (H, W) of the decoded original, for outputs in its pixels (boxes)."""
+        if self.card.spatial_dims == 3:
+            volume = _volume(item)
+            if volume.shape[0] != self.card.in_chans:
+                where = f"{item}: " if isinstance(item, (str, Path)) else ""
+                raise DataError(
+                    f"{where}a volume of {volume.shape[0]} channels for a model trained on {self.card.in_chans}"
+                )
+            return self.transform(volume), tuple(volume.shape[-3:])
         if isinstance(item, (str, Path)):
             tensor = load_image(item)
         elif isinstance(item, np.ndarray):
@@ -64,6 +74,49 @@ class Preprocessor:
         return torch.stack([self.image(item) for item in items])
 
 
+def _normalise(card: ModelCard) -> Callable[[torch.Tensor], torch.Tensor]:
+    """uint8 images to [0, 1], float volumes as they are; then the card's per-channel mean and std."""
+    shape = (-1,) + (1,) * card.spatial_dims
+    mean = torch.tensor(card.mean, dtype=torch.float32).reshape(shape)
+    std = torch.tensor(card.std, dtype=torch.float32).reshape(shape)
+
+    match = None
+    if card.spatial_dims == 2:  # a grey photo for an RGB model and the reverse, as in training
+        from cnnlab.data.transforms import MatchChannels
+
+        match = MatchChannels(card.in_chans)
+
+    def normalise(image: torch.Tensor) -> torch.Tensor:
+        image = match(image) if match is not None else image
+        x = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
+        return (x.as_subclass(torch.Tensor) - mean) / std
+
+    return normalise
+
+
+def _volume(item: ImageInput) -> torch.Tensor:
+    """A volume file (.nii, .nii.gz, .npy, .npz) or an array -> float32 [C, D, H, W]."""
+    if isinstance(item, (str, Path)):
+        from cnnlab.data.segmentation import load_volume
+
+        return load_volume(item)
+    volume = torch.as_tensor(np.asarray(item) if isinstance(item, np.ndarray) else item, dtype=torch.float32)
+    if volume.dim() == 3:
+        volume = volume[None]
+    if volume.dim() != 4:
+        raise DataError(f"a volume must be DxHxW or CxDxHxW, got shape {list(volume.shape)}")
+    return volume
+
+
+def fit_to(tensor: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``tensor`` [C, *S] padded with zeros at the end of each axis, then cropped, to [C, *size]."""
+    pad: list[int] = []
+    for have, want in zip(reversed(tensor.shape[1:]), reversed(list(size)), strict=True):
+        pad += [0, max(0, int(want) - int(have))]
+    grown = torch.nn.functional.pad(tensor, pad)
+    return grown[(slice(None), *(slice(0, int(s)) for s in size))]
+
+
 def _from_array(array: np.ndarray) -> torch.Tensor:
     """HxW, HxWxC (uint8 or 0..1 floats) -> uint8 [C, H, W]."""
     if array.dtype != np.uint8:
@@ -75,17 +128,23 @@ def _from_array(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders expanded to the images inside them (recursively, sorted)."""
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy", ".npz")
+
+
+def expand_inputs(inputs: Iterable[str | Path], *, volumes: bool = False) -> list[Path]:
+    """Files as given; folders expanded to the images (or ``volumes``) inside them (recursively, sorted)."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found += sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                p for p in path.rglob("*") if p.is_file() and _wanted(p, volumes) and not p.name.startswith(".")
             )
         else:
             found.append(path)
     return found
+
+
+def _wanted(path: Path, volumes: bool) -> bool:
+    name = path.name.lower()
+    return name.endswith(VOLUME_SUFFIXES) if volumes else path.suffix.lower() in IMAGE_EXTENSIONS

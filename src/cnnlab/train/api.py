@@ -40,7 +40,11 @@ class TrainResult:
     main: bool = True  # False on the other ranks of a distributed run, which report nothing
 
     def summary(self) -> dict[str, Any]:
-        keys = ("top1", "top5", "macro_f1", "ece", "loss", "samples", "map", "map50", "map75", "mar_100", "images")
+        keys = (
+            *("top1", "top5", "macro_f1", "ece", "loss", "samples"),
+            *("map", "map50", "map75", "mar_100", "images"),
+            *("miou", "mdice", "miou_foreground", "mdice_foreground", "pixel_accuracy", "hd95_mm"),
+        )
         return {
             "run": str(self.path),
             "recipe": self.plan.recipe,
@@ -125,6 +129,7 @@ def _train(
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
         skip_log=run.file("skipped.jsonl"),
+        task=config.task,
     )
     if config.train_per_class:
         data = _limit_train(data, config.train_per_class, config.seed)

@@ -76,6 +76,7 @@ class TrainConfig:
     distill_from: str | None = None  # a teacher run: knowledge distillation
     distill_temperature: float = 4.0
     distill_alpha: float = 0.7  # weight of the teacher's term
+    loss: str | None = None  # segmentation: ce, dice, focal, ce+dice (default), focal+dice
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.tasks import build_task
+from cnnlab.tasks import build_task, task_for_card
 from cnnlab.train import setup
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import DistInfo
@@ -44,13 +44,19 @@ def prepare(
             f"--task {task_name}: {config.data} holds {data.task} data; "
             f"train a {data.task} model on it, or give {task_name} data"
         )
+    if config.loss and task_name != "segment":
+        raise ConfigError(f"--loss {config.loss}: choosing the loss is for segmentation; {task_name} uses its own")
     if task_name == "classify":
         return prepare_classify(config, data, dist, device, initial)
     if task_name == "detect":
         from cnnlab.train.prepare_detect import prepare_detect
 
         return prepare_detect(config, data, dist, device, initial)
-    raise ConfigError(f"--task {task_name}: cnnlab trains classify and detect models so far")
+    if task_name == "segment":
+        from cnnlab.train.prepare_segment import prepare_segment
+
+        return prepare_segment(config, data, dist, device, initial)
+    raise ConfigError(f"--task {task_name}: cnnlab trains classify, detect and segment models")
 
 
 def evaluation_batches(card: Any, split: Any, *, batch_size: int = 256, memory: bool = False) -> Any:
@@ -62,7 +68,20 @@ def evaluation_batches(card: Any, split: Any, *, batch_size: int = 256, memory: 
         return detection_batches(
             split, card, train=False, batch_size=min(batch_size, 32), seed=0, workers=0, augment="none", dist=DistInfo()
         )
-    task = build_task(card.task, num_classes=card.num_classes, class_names=card.class_names)
+    if card.task == "segment":
+        from cnnlab.train.prepare_segment import eval_batch_size, segmentation_batches
+
+        return segmentation_batches(
+            split,
+            card,
+            train=False,
+            batch_size=eval_batch_size(card, batch_size),
+            seed=0,
+            workers=0,
+            augment="none",
+            dist=DistInfo(),
+        )
+    task = task_for_card(card)
     return setup.eval_batches(split, card, memory=memory, collate=task.collate, batch_size=batch_size)
 
 

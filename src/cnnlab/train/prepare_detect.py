@@ -19,7 +19,7 @@ from cnnlab.tasks import build_task
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import DistInfo
 from cnnlab.train.prepare import Prepared
-from cnnlab.train.recipes import DEFAULT_EPOCHS, Phase, Plan
+from cnnlab.train.recipes import Plan, from_start_plan
 
 DETECT_MEAN = (0.0, 0.0, 0.0)  # YOLO-style inputs are pixels / 255, no per-channel normalisation
 DETECT_STD = (1.0, 1.0, 1.0)
@@ -55,25 +55,7 @@ def detection_card(config: TrainConfig, data: Any, model: torch.nn.Module) -> Mo
 
 
 def detection_plan(config: TrainConfig) -> Plan:
-    if config.recipe not in ("auto", "scratch"):
-        raise ConfigError(f"--recipe {config.recipe}: detectors train with auto (every layer from the start)")
-    lr = config.lr or BASE_LR * config.batch_size / 64
-    plan = Plan(
-        "detect",
-        config.optimizer or "adamw",
-        lr,
-        config.weight_decay if config.weight_decay is not None else 5e-4,
-        [Phase("all layers", 0.0)],
-        warmup=0.05,
-        reasoning=[
-            f"detection: every layer from the start, {config.optimizer or 'AdamW'} at lr {lr:.4g}, "
-            "5% warm-up then cosine; no label smoothing or mixup"
-        ],
-    )
-    if config.warmup_epochs is not None:
-        plan.warmup = min(0.5, config.warmup_epochs / (config.epochs or DEFAULT_EPOCHS))
-    plan.epochs = config.epochs if config.epochs is not None else (None if config.budget_s else DEFAULT_EPOCHS)
-    return plan
+    return from_start_plan(config, "detect", BASE_LR, 64, "no label smoothing or mixup")
 
 
 def detection_batches(

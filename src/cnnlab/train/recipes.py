@@ -228,3 +228,27 @@ def _apply_overrides(plan: Plan, cfg: TrainConfig) -> Plan:
         plan.warmup = min(0.5, cfg.warmup_epochs / total)
     plan.epochs = cfg.epochs if cfg.epochs is not None else (None if cfg.budget_s else DEFAULT_EPOCHS)
     return plan
+
+
+def from_start_plan(cfg: TrainConfig, task: str, base_lr: float, reference_batch: int, why: str) -> Plan:
+    """Dense tasks (detection, segmentation): every layer trains from the start with AdamW, a 5%
+    warm-up and cosine decay; ``base_lr`` is for ``reference_batch`` and scales linearly with the batch."""
+    if cfg.recipe not in ("auto", "scratch"):
+        raise ConfigError(f"--recipe {cfg.recipe}: {task} models train with auto (every layer from the start)")
+    lr = cfg.lr or _batch_scaled(base_lr, cfg.batch_size, reference_batch)
+    plan = Plan(
+        task,
+        cfg.optimizer or "adamw",
+        lr,
+        cfg.weight_decay if cfg.weight_decay is not None else 5e-4,
+        [Phase("all layers", 0.0)],
+        warmup=0.05,
+        reasoning=[
+            f"{task}: every layer from the start, {cfg.optimizer or 'AdamW'} at lr {lr:.4g}, "
+            f"5% warm-up then cosine; {why}"
+        ],
+    )
+    if cfg.warmup_epochs is not None:
+        plan.warmup = min(0.5, cfg.warmup_epochs / (cfg.epochs or DEFAULT_EPOCHS))
+    plan.epochs = cfg.epochs if cfg.epochs is not None else (None if cfg.budget_s else DEFAULT_EPOCHS)
+    return plan

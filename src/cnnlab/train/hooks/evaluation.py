@@ -11,7 +11,11 @@ from torch import nn
 from cnnlab.evaluate.core import evaluate_batches
 from cnnlab.train.hooks.base import Hook
 
-SCALAR_KEYS = ("top1", "top5", "loss", "macro_f1", "balanced_accuracy", "ece", "map", "map50", "map75", "mar_100")
+SCALAR_KEYS = (
+    *("top1", "top5", "loss", "macro_f1", "balanced_accuracy", "ece"),
+    *("map", "map50", "map75", "mar_100"),
+    *("miou", "mdice", "mdice_foreground", "pixel_accuracy", "hd95_mm"),
+)
 
 
 class EvalHook(Hook):
