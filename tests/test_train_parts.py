@@ -12,6 +12,7 @@ from cnnlab.train.config import TrainConfig, parse_duration
 from cnnlab.train.distributed import DistInfo
 from cnnlab.train.loaders import MemoryBatches, derive_seed
 from cnnlab.train.optim import build_optimizer, param_groups, parameter_depths
+from cnnlab.train.probe import linear_probe, load_probe_head
 from cnnlab.train.schedule import lr_factor
 
 
@@ -87,3 +88,19 @@ def test_distributed_shards_are_disjoint() -> None:
     ranks = [list(_batches(dist=DistInfo(rank=r, world_size=2)).epoch(0)) for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) == 2  # 20 samples per rank, batch 8, last partial batch dropped
     assert derive_seed(1, 2) != derive_seed(2, 1) and derive_seed(1, 2) == derive_seed(1, 2)
+
+
+def test_probe_head_loaded_into_the_model_predicts_what_the_probe_scored() -> None:
+    torch.manual_seed(0)
+    model = create_model("lenet5", num_classes=3, in_chans=1).eval()
+    x, y = torch.randn(60, 1, 32, 32), torch.arange(60) % 3
+    x += y.view(-1, 1, 1, 1) * 0.5  # separable enough for the probe to beat chance
+    summary, head = linear_probe(model, [(x[:45], y[:45])], [(x[45:], y[45:])], num_classes=3)
+    assert load_probe_head(model, head)
+    with torch.no_grad():
+        accuracy = (model(x[45:]).argmax(1) == y[45:]).float().mean().item()
+    assert accuracy == pytest.approx(summary["accuracy"]) and summary["accuracy"] > 0.5
+    other = create_model("lenet5", num_classes=4, in_chans=1)
+    before = other.get_classifier().weight.clone()
+    assert not load_probe_head(other, head)  # another number of classes: the head is left alone
+    assert torch.equal(other.get_classifier().weight, before)

@@ -157,7 +157,7 @@ def _train(
 
     eval_hook = EvalHook(val_batches, eval_model)
     hooks = [
-        PhaseHook(plan.phases, depths, deepest),
+        PhaseHook(plan.phases, depths, deepest, plan.freeze_norm_stats),
         LRScheduleHook(plan.lr, config.schedule, plan.warmup),
         NonFiniteLossHook(config.nonfinite),
         eval_hook,

@@ -17,6 +17,7 @@ from cnnlab.train import setup
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import DistInfo
 from cnnlab.train.optim import parameter_depths
+from cnnlab.train.probe import load_probe_head
 from cnnlab.train.recipes import Plan, make_plan
 
 
@@ -111,8 +112,14 @@ def prepare_classify(
         else None
     )
 
+    probe_head: list[Any] = []  # the probe's classifier, kept for the head (LP-FT)
+
     def probe() -> dict[str, Any] | None:
-        return _quick_probe(model, data, card, memory, task_probe.collate, config.seed) if has_val else None
+        if not has_val:
+            return None
+        summary, head = _quick_probe(model, data, card, memory, task_probe.collate, config.seed)
+        probe_head.append(head)
+        return summary
 
     plan = make_plan(
         config,
@@ -122,6 +129,11 @@ def prepare_classify(
         probe=probe,
         initial=initial is not None,
     )
+    if probe_head and plan.recipe in ("linear-probe", "finetune", "gradual") and load_probe_head(model, probe_head[0]):
+        plan.reasoning.append(
+            "the new head starts from the linear probe's classifier (LP-FT), not from random weights, "
+            "so fine-tuning does not first distort the pretrained features to fit a random head"
+        )
     task = build_task(
         "classify",
         num_classes=len(data.class_names),
@@ -181,7 +193,9 @@ def _distillation(task: Any, config: TrainConfig, card: Any, device: torch.devic
     )
 
 
-def _quick_probe(model: torch.nn.Module, data: Any, card: Any, memory: bool, collate: Any, seed: int) -> dict[str, Any]:
+def _quick_probe(
+    model: torch.nn.Module, data: Any, card: Any, memory: bool, collate: Any, seed: int
+) -> tuple[dict[str, Any], Any]:
     from cnnlab.train.probe import balanced_subset, linear_probe
 
     train, val = data.splits["train"], data.splits["val"]
@@ -189,11 +203,11 @@ def _quick_probe(model: torch.nn.Module, data: Any, card: Any, memory: bool, col
     val_idx = balanced_subset(torch.as_tensor(val.labels), per_class=50, seed=seed)
     make = setup.eval_batches
     started = time.perf_counter()
-    result = linear_probe(
+    result, head = linear_probe(
         model,
         make(train.subset(train_idx), card, memory=memory, collate=collate)(),
         make(val.subset(val_idx), card, memory=memory, collate=collate)(),
         len(data.class_names),
     )
     result["seconds"] = round(time.perf_counter() - started, 2)
-    return result
+    return result, head

@@ -20,6 +20,7 @@ from cnnlab.errors import ConfigError
 from cnnlab.train.config import TrainConfig
 
 DEFAULT_EPOCHS = 10
+FEW_SHOT = 30  # training images per class below which auto treats the data as few-shot
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Plan:
     epochs: int | None = None
     reasoning: list[str] = field(default_factory=list)
     probe: dict[str, Any] | None = None
+    # BatchNorm statistics stay pretrained (eval mode) even in layers that train: with a few dozen
+    # images, batches of 16 re-estimate them badly (the few-shot benchmark lost 30 points to it)
+    freeze_norm_stats: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,7 +185,7 @@ def auto_plan(
             f"; a linear probe on frozen pretrained features reaches {result['accuracy']:.1%} "
             f"(chance {1 / max(2, len(class_counts)):.1%}), similarity {similarity:.2f}"
         )
-    if per_class < 30:
+    if per_class < FEW_SHOT:
         if similarity is not None and similarity >= 0.75:
             plan = linear_probe_plan(cfg)
             reason = (
@@ -205,6 +209,9 @@ def auto_plan(
         plan = finetune_plan(cfg, 0.9)
         plan.lr *= 2
         reason = "plenty of data: fine-tune every layer with mild layer-wise decay (0.9) and a higher rate"
+    if per_class < FEW_SHOT:
+        plan.freeze_norm_stats = True
+        reason += "; BatchNorm statistics stay pretrained (too few images to re-estimate them)"
     plan.reasoning[:0] = [why, reason]
     plan.probe = result
     return plan

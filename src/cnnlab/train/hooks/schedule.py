@@ -34,14 +34,18 @@ class LRScheduleHook(Hook):
 
 class PhaseHook(Hook):
     """Freezes and unfreezes parts of the model as a recipe's phases begin (e.g. head warm-up, then
-    all layers). Frozen BatchNorm layers are kept in eval mode, so their statistics stay pretrained."""
+    all layers). Frozen BatchNorm layers are kept in eval mode, so their statistics stay pretrained;
+    with ``freeze_norm_stats`` every BatchNorm layer is (its scale and shift may still train)."""
 
     priority = 5
 
-    def __init__(self, phases: list[Any], depths: dict[str, int], deepest: int) -> None:
+    def __init__(
+        self, phases: list[Any], depths: dict[str, int], deepest: int, freeze_norm_stats: bool = False
+    ) -> None:
         self.phases = phases  # recipes.Phase, ordered by start
         self.depths = depths
         self.deepest = deepest
+        self.freeze_norm_stats = freeze_norm_stats
         self.current: str | None = None
 
     def _phase_now(self) -> Any:
@@ -53,7 +57,7 @@ class PhaseHook(Hook):
         module = t.module
         for name, param in module.named_parameters():
             param.requires_grad_(phase.trains(self.depths.get(name, self.deepest), self.deepest))
-        _freeze_norms(module)
+        _freeze_norms(module, all_stats=self.freeze_norm_stats)
         if phase.name != self.current:
             t.state.events.append(
                 {
@@ -82,9 +86,9 @@ class PhaseHook(Hook):
         self.current = state.get("current")
 
 
-def _freeze_norms(model: nn.Module) -> None:
+def _freeze_norms(model: nn.Module, all_stats: bool = False) -> None:
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             params = list(module.parameters(recurse=False))
-            frozen = params and not any(p.requires_grad for p in params)
+            frozen = all_stats or (params and not any(p.requires_grad for p in params))
             module.train(model.training and not frozen)
