@@ -34,7 +34,7 @@ SETUPS = {
         options={"act": "relu", "pool": "max"},
         side=32,
         target=0.90,
-        cnnlab=dict(epochs=10, augment="none", batch_size=64),
+        cnnlab=dict(epochs=6, augment="none", batch_size=128),
         textbook_epochs=30,
     ),
     "resnet": dict(
