@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--side", type=int, default=224)
     parser.add_argument("--val-fraction", type=float, default=0.002)
+    parser.add_argument("--name", default="transfer_few_shot", help="Result file name under benchmarks/results/.")
     args = parser.parse_args()
     rows = {}
     for model in args.models:
@@ -67,7 +68,7 @@ def main() -> None:
         }
         print(f"{model}: +{rows[model]['gain_points']} points from pretrained + auto", flush=True)
     summary = {"per_class": args.per_class, "epochs": args.epochs, "side": args.side, "val_fraction": args.val_fraction}
-    save("transfer_few_shot", {**summary, "models": rows})
+    save(args.name, {**summary, "models": rows})
 
 
 if __name__ == "__main__":
