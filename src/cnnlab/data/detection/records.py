@@ -18,8 +18,6 @@ Everything is picklable, so DataLoader workers started by fork or spawn can rece
 
 from __future__ import annotations
 
-import copy
-import logging
 import operator
 import os
 from collections.abc import Callable, Sequence
@@ -33,10 +31,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from cnnlab.data.images import DEFAULT_MAX_PIXELS, BadImageError, load_image
-from cnnlab.data.skips import append_skip_log
+from cnnlab.data.record_views import RecordViews
 from cnnlab.errors import DataError
-
-log = logging.getLogger(__name__)
 
 Transform = Callable[[Any, Any], Any]
 ALL = "all"  # the split key readers use when the source declares no train/val/test split
@@ -81,7 +77,7 @@ class DetectionSource:
     class_names: list[str]
 
 
-class DetectionSplit(Dataset[tuple[Any, dict[str, Any]]]):
+class DetectionSplit(RecordViews, Dataset[tuple[Any, dict[str, Any]]]):
     """Records, a view over their positions, and a transform; images are decoded on demand.
 
     Files were probed when the dataset was read. If one goes bad afterwards (deleted, damaged, or now
@@ -122,9 +118,6 @@ class DetectionSplit(Dataset[tuple[Any, dict[str, Any]]]):
     def image_ids(self) -> np.ndarray:
         """The ``image_id`` each item of this view reports."""
         return self._positions.copy()
-
-    def __len__(self) -> int:
-        return len(self._positions)
 
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         index = operator.index(index)
@@ -169,28 +162,6 @@ class DetectionSplit(Dataset[tuple[Any, dict[str, Any]]]):
                 record.image, "size changed", f"now {now} (H x W), its boxes are for {record.height}x{record.width}"
             )
         return image
-
-    def _report(self, exc: BadImageError) -> None:
-        log.warning("skipping %s: %s (%s); using the next image instead", exc.file, exc.reason, exc.detail)
-        if self.skip_log is not None:
-            append_skip_log(self.skip_log, exc.file, exc.reason, exc.detail)
-
-    def with_transform(self, transform: Transform | None) -> DetectionSplit:
-        """The same items with another ``transform(image, target)`` (None for raw uint8 images)."""
-        view = copy.copy(self)
-        view.transform = transform
-        return view
-
-    def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> DetectionSplit:
-        """The items at ``indices`` (positions in this split, or a boolean mask); records are shared."""
-        chosen = np.asarray(indices)
-        if chosen.dtype == np.bool_:
-            if chosen.shape != (len(self),):
-                raise IndexError(f"boolean mask of shape {chosen.shape} for a split of {len(self)} items")
-            chosen = np.flatnonzero(chosen)
-        view = copy.copy(self)
-        view._positions = self._positions[chosen.astype(np.int64, copy=False)]
-        return view
 
     def class_counts(self) -> list[int]:
         """Number of boxes of each class in this view, in ``class_names`` order."""

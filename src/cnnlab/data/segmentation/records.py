@@ -19,8 +19,6 @@ Views (``subset``, ``with_transform``) share the records; everything is picklabl
 
 from __future__ import annotations
 
-import copy
-import logging
 import operator
 import os
 from collections.abc import Callable, Sequence
@@ -34,10 +32,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from cnnlab.data.images import DEFAULT_MAX_PIXELS, BadImageError
-from cnnlab.data.skips import append_skip_log
+from cnnlab.data.record_views import RecordViews
 from cnnlab.errors import DataError
-
-log = logging.getLogger(__name__)
 
 IGNORE_INDEX = 255
 Transform = Callable[[Any, Any], Any]
@@ -106,7 +102,7 @@ class SegmentationSource:
     reader: ItemReader
 
 
-class SegmentationSplit(Dataset[tuple[Any, dict[str, Any]]]):
+class SegmentationSplit(RecordViews, Dataset[tuple[Any, dict[str, Any]]]):
     """Records, a view over their positions, and a transform; images and masks are decoded on demand.
 
     A file that goes bad after the dataset was opened (deleted, damaged, resized) does not raise:
@@ -148,9 +144,6 @@ class SegmentationSplit(Dataset[tuple[Any, dict[str, Any]]]):
         """The ``index`` each item of this view reports (its position in the dataset)."""
         return self._positions.copy()
 
-    def __len__(self) -> int:
-        return len(self._positions)
-
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         index = operator.index(index)
         n = len(self)
@@ -190,28 +183,6 @@ class SegmentationSplit(Dataset[tuple[Any, dict[str, Any]]]):
                 now, was = "x".join(map(str, shape)), "x".join(map(str, record.size))
                 raise BadImageError(file, "size changed", f"the {what} is now {now}, it was {was} when opened")
         return image, mask
-
-    def _report(self, exc: BadImageError) -> None:
-        log.warning("skipping %s: %s (%s); using the next item instead", exc.file, exc.reason, exc.detail)
-        if self.skip_log is not None:
-            append_skip_log(self.skip_log, exc.file, exc.reason, exc.detail)
-
-    def with_transform(self, transform: Transform | None) -> SegmentationSplit:
-        """The same items with another ``transform(image, target)`` (None for raw images)."""
-        view = copy.copy(self)
-        view.transform = transform
-        return view
-
-    def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> SegmentationSplit:
-        """The items at ``indices`` (positions in this split, or a boolean mask); records are shared."""
-        chosen = np.asarray(indices)
-        if chosen.dtype == np.bool_:
-            if chosen.shape != (len(self),):
-                raise IndexError(f"boolean mask of shape {chosen.shape} for a split of {len(self)} items")
-            chosen = np.flatnonzero(chosen)
-        view = copy.copy(self)
-        view._positions = self._positions[chosen.astype(np.int64, copy=False)]
-        return view
 
     def class_counts(self) -> list[int]:
         """Per class, the number of items of this view whose mask contains it."""
