@@ -45,8 +45,8 @@ def show(
             str(row.receptive_field),
         )
     table.add_row(
-        "head",
-        "",
+        "head" if not summary.head_block else "decoder + head",
+        summary.head_block,
         "x".join(map(str, summary.output_shape)),
         human_count(summary.head_params),
         human_count(summary.head_macs),

@@ -28,9 +28,17 @@ def with_overrides(spec: NetworkSpec, num_classes: int | None = None, in_chans: 
 def build(
     spec: NetworkSpec, *, num_classes: int | None = None, in_chans: int | None = None, register: bool = True
 ) -> DesignedNet:
-    """Check the spec's shapes, build the network, and register the spec's name in the model registry."""
+    """Check the spec's shapes, build the network, and register the spec's name in the model registry.
+
+    A spec with a segmentation head builds a segmenter (``cnnlab.design.segmenter``), not a DesignedNet.
+    """
     spec = with_overrides(spec, num_classes, in_chans)
-    model = DesignedNet(spec)
+    if spec.head.segments:
+        from cnnlab.design.segmenter import build_segmenter
+
+        model = build_segmenter(spec)
+    else:
+        model = DesignedNet(spec)
     if register:
         register_spec(spec)
     return model
@@ -72,8 +80,9 @@ def spec_entry(spec: NetworkSpec, source: str) -> ModelEntry:
         std=tuple(spec.std or (IMAGENET_STD if rgb else (0.5,) * spec.in_chans)),
         spatial_dims=(spec.spatial_dims,),
         pretrained=offline_refs(spec.name),
-        first_conv="stem.0.conv" if spec.stem else "stages.0.0.conv",
-        classifier="head.fc",
+        first_conv=("encoder.body.model." if spec.head.segments else "")
+        + ("stem.0.conv" if spec.stem else "stages.0.0.conv"),
+        classifier="head" if spec.head.segments else "head.fc",
         description=spec.description or f"design spec {spec.name}",
         builder=builder,
     )

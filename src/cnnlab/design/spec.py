@@ -13,6 +13,11 @@
       - {block: basic, out: 128, repeats: 2, stride: 2, attn: cbam}
     head: {type: classifier, dropout: 0.2}
 
+A segmentation head turns the stem and stages into the encoder of a segmenter (task segment),
+in 1D, 2D or 3D: ``head: {type: unet, width: 16}`` (U-Net's expanding path with skip connections
+down to stride 1), ``{type: deeplabv3plus, width: 64, rates: [2, 3, 4]}`` (ASPP on the deepest
+map, fused with the stride-4 map) or ``{type: fpn, width: 64}`` (Panoptic FPN's semantic branch).
+
 A stage repeats one block; the first repeat takes the stride and the channel change. Keys other
 than block/out/repeats/stride/name are the block's options (checked against the block's list).
 """
@@ -27,7 +32,8 @@ import yaml
 
 from cnnlab.errors import ConfigError
 
-HEAD_TYPES = ("classifier", "mlp", "embedding", "none")
+SEGMENT_HEADS = ("unet", "deeplabv3plus", "fpn")
+HEAD_TYPES = ("classifier", "mlp", "embedding", "none", *SEGMENT_HEADS)
 _STAGE_KEYS = ("block", "out", "repeats", "stride", "name")
 
 
@@ -81,6 +87,8 @@ class HeadSpec:
     hidden: list[int] = field(default_factory=list)  # mlp: hidden layer widths
     pool_size: int | None = None  # mlp: adaptive pooling output side (VGG 7, AlexNet 6)
     dim: int | None = None  # embedding: output dimension
+    width: int | None = None  # segmentation heads: decoder channels (U-Net: at its last, stride-1 level)
+    rates: list[int] = field(default_factory=list)  # deeplabv3plus: ASPP dilation rates
 
     @classmethod
     def from_dict(cls, data: Any) -> HeadSpec:
@@ -99,7 +107,21 @@ class HeadSpec:
             raise ConfigError(f"head field 'type' is {head.type!r}; choose one of {', '.join(HEAD_TYPES)}")
         if head.type == "embedding" and not head.dim:
             raise ConfigError("head of type embedding needs field 'dim' (the embedding size, e.g. 128)")
+        if head.width is not None and (
+            isinstance(head.width, bool) or not isinstance(head.width, int) or head.width < 1
+        ):
+            raise ConfigError(f"head field 'width' must be a positive integer, got {head.width!r}")
+        if head.rates and (
+            not isinstance(head.rates, list) or not all(isinstance(r, int) and r >= 1 for r in head.rates)
+        ):
+            raise ConfigError(f"head field 'rates' must be a list of positive integers, got {head.rates!r}")
+        if head.rates and head.type != "deeplabv3plus":
+            raise ConfigError(f"head field 'rates' belongs to a deeplabv3plus head, not {head.type}")
         return head
+
+    @property
+    def segments(self) -> bool:
+        return self.type in SEGMENT_HEADS
 
     def to_dict(self) -> dict[str, Any]:
         defaults = HeadSpec()
@@ -169,6 +191,17 @@ class NetworkSpec:
         values["stem"] = [StageSpec.from_dict(s, f"stem layer {i}") for i, s in enumerate(stem)]
         values["stages"] = [StageSpec.from_dict(s, f"stage {i}") for i, s in enumerate(stages)]
         values["head"] = HeadSpec.from_dict(data.get("head"))
+        if values["head"].segments:
+            if values.setdefault("task", "segment") != "segment":
+                raise ConfigError(
+                    f"{origin}: a {values['head'].type} head segments, but field 'task' says {values['task']!r}; "
+                    "drop 'task' or set it to segment"
+                )
+        elif values.get("task") == "segment":
+            raise ConfigError(
+                f"{origin}: task segment needs a segmentation head ({', '.join(SEGMENT_HEADS)}), "
+                f"not {values['head'].type}"
+            )
         spec = cls(**values)
         if not isinstance(spec.num_classes, int) or spec.num_classes < 0:
             raise ConfigError(f"{origin} field 'num_classes' must be a non-negative integer, got {spec.num_classes!r}")

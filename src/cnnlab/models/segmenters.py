@@ -20,7 +20,8 @@ _SIDES = {1: (1024,), 2: (256, 256), 3: (64, 64, 64)}  # default sides by spatia
 _UNET3D_PAPER = dict(paper="3D U-Net: Learning Dense Volumetric Segmentation from Sparse Annotation", year=2016)
 
 
-def _unet_over(encoder: Any, num_classes: int, in_chans: int, decoder_width: int) -> Any:
+def unet_over(encoder: Any, num_classes: int, in_chans: int, decoder_width: int) -> Any:
+    """U-Net's expanding path over an encoder (the contract in ``cnnlab.models.segment``)."""
     from cnnlab.models.segment import EncoderDecoder
     from cnnlab.models.segment.decoders import UNetDecoder
 
@@ -34,12 +35,13 @@ def _unet(encoder: str, num_classes: int, in_chans: int, decoder_width: int, pre
     from cnnlab.models.segment.encoders import registry_encoder
 
     body = registry_encoder(encoder, in_chans=in_chans, pretrained=pretrained)
-    return _unet_over(body, num_classes, in_chans, decoder_width)
+    return unet_over(body, num_classes, in_chans, decoder_width)
 
 
-def _deeplab(
+def deeplab_over(
     encoder: Any, num_classes: int, in_chans: int, rates: tuple[int, ...], *, width: int = 256, low_level_chs: int = 48
 ) -> Any:
+    """DeepLabV3+'s ASPP and stride-4 fusion over an encoder with a stride-4 map."""
     from cnnlab.models.segment import EncoderDecoder
     from cnnlab.models.segment.decoders import DeepLabV3PlusDecoder
 
@@ -62,19 +64,30 @@ def _deeplab_registry(encoder: str, num_classes: int, in_chans: int, output_stri
     body = registry_encoder(encoder, in_chans=in_chans, pretrained=pretrained, output_stride=output_stride)
     # The paper's rates at output stride 16; at 8 the map is twice as large, so the rates double.
     rates = tuple(r * 16 // output_stride for r in (6, 12, 18))
-    return _deeplab(body, num_classes, in_chans, rates)
+    return deeplab_over(body, num_classes, in_chans, rates)
+
+
+def fpn_over(encoder: Any, num_classes: int, in_chans: int, *, segment_chs: int = 128, pyramid_chs: int = 256) -> Any:
+    """Panoptic FPN's semantic branch over an encoder with stride 4-32 maps."""
+    from cnnlab.models.segment import EncoderDecoder
+    from cnnlab.models.segment.decoders import FPNDecoder
+
+    decoder = FPNDecoder(
+        encoder.channels,
+        encoder.strides,
+        spatial_dims=encoder.spatial_dims,
+        pyramid_chs=pyramid_chs,
+        segment_chs=segment_chs,
+    )
+    label = f"FPN over {encoder.name} (downsamples {encoder.strides[-1]}x)"
+    size = (in_chans, *_SIDES[encoder.spatial_dims])
+    return EncoderDecoder(encoder, decoder, num_classes, label=label, default_input_size=size)
 
 
 def _fpn(encoder: str, num_classes: int, in_chans: int, pretrained: bool) -> Any:
-    from cnnlab.models.segment import EncoderDecoder
-    from cnnlab.models.segment.decoders import FPNDecoder
     from cnnlab.models.segment.encoders import registry_encoder
 
-    body = registry_encoder(encoder, in_chans=in_chans, pretrained=pretrained)
-    decoder = FPNDecoder(body.channels, body.strides, spatial_dims=body.spatial_dims)
-    label = f"FPN over {body.name} (downsamples {body.strides[-1]}x)"
-    size = (in_chans, *_SIDES[body.spatial_dims])
-    return EncoderDecoder(body, decoder, num_classes, label=label, default_input_size=size)
+    return fpn_over(registry_encoder(encoder, in_chans=in_chans, pretrained=pretrained), num_classes, in_chans)
 
 
 # --- U-Net: the original, in 1D, 2D and 3D -------------------------------------------------------
@@ -148,7 +161,7 @@ def unet3d_inflated(
     from cnnlab.models.segment.encoders import inflated_encoder
 
     body = inflated_encoder(encoder, in_chans=in_chans, pretrained=pretrained_encoder)
-    return _unet_over(body, num_classes, in_chans, decoder_width)
+    return unet_over(body, num_classes, in_chans, decoder_width)
 
 
 # --- DeepLabV3+ ---------------------------------------------------------------------------------------
@@ -202,7 +215,7 @@ def deeplabv3plus3d(
 
     body = DilatedResNet(in_chans, base_width=base_width, output_stride=output_stride, spatial_dims=spatial_dims)
     encoder = FeatureEncoder(body, name="a dilated ResNet")
-    return _deeplab(
+    return deeplab_over(
         encoder, num_classes, in_chans, tuple(rates), width=decoder_width, low_level_chs=max(8, decoder_width // 4)
     )
 

@@ -28,14 +28,15 @@ RARE_SHARE = 0.01  # --imbalance auto weights the loss when a class has less tha
 
 def segmentation_card(config: TrainConfig, data: Any, model: torch.nn.Module) -> ModelCard:
     from cnnlab.data.mask_transforms import dataset_mean_std
-    from cnnlab.registry import get_entry
+    from cnnlab.registry import get_entry, is_spec_path
     from cnnlab.weights.offline import IMAGENET_MEAN, IMAGENET_STD
 
-    entry = get_entry(config.model)
+    spec = getattr(model, "spec_dict", None) if is_spec_path(config.model) else None
+    entry = get_entry(model.spec_name if spec is not None else config.model)  # building a spec registered it
     if entry.task != "segment":
         raise ConfigError(
             f"--model {config.model} is a {entry.task} model; segmentation needs a segmenter "
-            "(see `cnnlab models list --task segment`)"
+            "(see `cnnlab models list --task segment`, or give a design spec a unet, deeplabv3plus or fpn head)"
         )
     dims = data.splits["train"].spatial_dims
     given = list(config.input_size or entry.input_size[1:])
@@ -62,7 +63,7 @@ def segmentation_card(config: TrainConfig, data: Any, model: torch.nn.Module) ->
     else:
         mean, std = (list(v) for v in dataset_mean_std(data.splits["train"]))
     return ModelCard(
-        architecture=config.model,
+        architecture=model.spec_name if spec is not None else config.model,
         num_classes=len(data.class_names),
         in_chans=channels,
         input_size=[channels, *size],
@@ -71,6 +72,7 @@ def segmentation_card(config: TrainConfig, data: Any, model: torch.nn.Module) ->
         task="segment",
         class_names=list(data.class_names),
         options=dict(config.model_options),
+        spec=spec,
         versions={**versions(), "cnnlab": __version__},
     )
 

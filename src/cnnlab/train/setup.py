@@ -73,6 +73,11 @@ def build_model(cfg: TrainConfig, data: Any) -> BuiltModel:
         cfg.model, num_classes=num_classes, in_chans=in_chans, pretrained=cfg.pretrained, **cfg.model_options
     )
     if is_spec_path(cfg.model):
+        if model.spec_dict.get("task") == "segment":
+            raise ConfigError(
+                f"--model {cfg.model} has a {model.spec_dict['head']['type']} head and segments; {data.name} holds "
+                "class labels: give the spec a classifier head, or train it on image/mask data"
+            )
         default_size, spec = list(model.default_input_size), model.spec_dict
         architecture, mean, std = model.spec_name, None, None
     else:
