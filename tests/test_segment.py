@@ -231,3 +231,45 @@ def test_predict_matches_channels_and_reports_a_volume_it_cannot_take(tmp_path: 
     model3d = create_model("unet3d", num_classes=2, in_chans=1, base_width=2, depth=2)
     found = Torch(volumes, model3d).predict([str(tmp_path / "two.npy")])[0]
     assert "2 channels for a model trained on 1" in found["error"]
+
+
+def test_a_dataset_folder_is_predicted_on_its_images_not_its_masks(tmp_path: Path) -> None:
+    from cnnlab.runtime import expand_inputs
+
+    root = make_segment_shapes(tmp_path / "seg", dims=2, n_train=2, n_val=1, n_test=1, size=32, seed=0)
+    found = expand_inputs([root])
+    assert len(found) == 4 and all(p.parent.name == "images" for p in found)
+    masks = root / "train" / "masks"
+    assert len(expand_inputs([masks])) == 2  # asked for by name: taken as inputs
+
+
+def test_a_runtime_that_draws_other_masks_is_not_chosen_however_small_its_diff(monkeypatch) -> None:
+    from cnnlab.export import runtime_choice
+    from cnnlab.runs import ModelCard
+
+    logits = torch.zeros(2, 2, 16, 16)
+    logits[:, 1] = 1.0  # class 1 everywhere, decidedly ...
+    logits[:, 1, :2, :4] = 1e-5  # ... except 8 of 256 pixels per image, nearly tied: class 1 by a hair
+    swapped = logits.clone()
+    swapped[:, 0, :2, :4] = 2e-5  # 3% of the pixels flip to class 0, every value within 2e-5
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return logits
+
+    class FlippingRuntime:
+        def run(self, x: torch.Tensor) -> torch.Tensor:
+            return swapped
+
+    monkeypatch.setattr(runtime_choice, "artifact_predictor", lambda path, card, precision: FlippingRuntime())
+    card = ModelCard(
+        architecture="unet", num_classes=2, in_chans=1, input_size=[1, 16, 16], mean=[0.5], std=[0.5],
+        task="segment", class_names=["background", "shape"],
+    )  # fmt: skip
+    candidates, best = runtime_choice.choose_runtime(
+        Fixed(), card, {"onnx": Path("model.onnx")}, torch.zeros(2, 1, 16, 16), rounds=1, runs=1
+    )
+    onnx = next(c for c in candidates if c.runtime == "onnxruntime")
+    assert onnx.max_abs_diff < onnx.tolerance  # the outputs are close ...
+    assert onnx.task_agreement["pixel_agreement"] == pytest.approx(1 - 8 / 256)  # ... the masks are not
+    assert not onnx.passed and best.runtime == "torch"

@@ -77,7 +77,7 @@ def export(
     console.print(table)
     if report.runtime_candidates:
         runtimes = Table(title="runtime choice (batch 1, alternating rounds)", title_justify="left")
-        columns = ("runtime", "precision", "max |diff|", *(() if boxes else ("top-1 agree",)), "verified", "median ms")
+        columns = ("runtime", "precision", "max |diff|", agree, "verified", "median ms")
         for column in columns:
             runtimes.add_column(column, justify="left" if column in ("runtime", "precision", "verified") else "right")
         for c in report.runtime_candidates:
@@ -86,7 +86,7 @@ def export(
                 ("[bold]" if chosen else "") + c["runtime"],
                 c["precision"],
                 f"{c['max_abs_diff']:.2e}",
-                *(() if boxes else (f"{c['top1_agreement']:.1%}",)),
+                _agreement(c["task_agreement"]) if c.get("task_agreement") else f"{c['top1_agreement']:.1%}",
                 "yes" if c["passed"] else "no",
                 f"{c['median_ms']:.2f}" if c["median_ms"] else "-",
             )

@@ -3,7 +3,9 @@
 Candidates: torch eager, ONNX Runtime, OpenVINO f32, OpenVINO bf16 (only where the CPU has bf16
 units), TFLite. Each candidate runs the parity batch: f32 candidates must meet the f32 tolerance;
 a bf16 candidate must stay within the bf16 tolerance (bf16 keeps about 3 significant digits) and
-agree on every top-1 label the trained model has decided (top-2 margin above the tolerance).
+agree on every top-1 label the trained model has decided (top-2 margin above the tolerance). Dense
+tasks also hold every candidate to what they draw, as the export's parity does: detection the same
+boxes after NMS, segmentation the same argmax class on >= 99.9% of the pixels.
 Then the passing candidates are timed at batch 1, alternating rounds, and the fastest is
 recommended: `cnnlab predict RUN` and `load_predictor(RUN)` use it.
 """
@@ -36,6 +38,7 @@ class Candidate:
     tolerance: float
     passed: bool
     median_ms: float | None = None
+    task_agreement: dict[str, Any] | None = None  # detection's boxes, segmentation's pixels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +67,9 @@ def choose_runtime(
     runs: int = 5,
 ) -> tuple[list[Candidate], Candidate]:
     """Verify and time every candidate; returns all candidates and the recommended one."""
+    from cnnlab.tasks import task_for_card
+
+    task_check = getattr(task_for_card(card), "agreement", None)
     with torch.inference_mode():
         reference = model(batch)
     runners: dict[int, Any] = {}
@@ -75,12 +81,16 @@ def choose_runtime(
             predictor = artifact_predictor(path, card, precision=precision)
             predictor_run, output = predictor.run, predictor.run(batch)
         max_diff, _, agreement, tolerance = compare(reference, output, BF16_RTOL if precision == "bf16" else rtol)
-        passed = max_diff <= tolerance and (
-            precision == "f32" or decided_agreement(reference, output, tolerance) == 1.0
+        drawn = task_check(reference, output) if task_check is not None else None
+        passed = (
+            max_diff <= tolerance
+            and (drawn is None or drawn["passed"])
+            and (precision == "f32" or decided_agreement(reference, output, tolerance) == 1.0)
         )
         candidates.append(
             Candidate(runtime, precision, str(path) if path else None, max_diff, agreement, tolerance, passed)
         )
+        candidates[-1].task_agreement = drawn
         if passed:
             runners[len(candidates) - 1] = predictor_run
     single = batch[:1]

@@ -131,18 +131,37 @@ def _from_array(array: np.ndarray) -> torch.Tensor:
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".npy", ".npz")
 
 
+LABEL_FOLDERS = ("masks", "labels")  # beside an images/ folder: a dataset's labels, not inputs
+
+
 def expand_inputs(inputs: Iterable[str | Path], *, volumes: bool = False) -> list[Path]:
-    """Files as given; folders expanded to the images (or ``volumes``) inside them (recursively, sorted)."""
+    """Files as given; folders expanded to the images (or ``volumes``) inside them (recursively, sorted).
+
+    A dataset folder can be given as it is: a ``masks/`` or ``labels/`` folder next to an ``images/``
+    folder holds the labels of those images, and is passed over.
+    """
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found += sorted(
-                p for p in path.rglob("*") if p.is_file() and _wanted(p, volumes) and not p.name.startswith(".")
+                p
+                for p in path.rglob("*")
+                if p.is_file() and _wanted(p, volumes) and not p.name.startswith(".") and not _is_label(p, path)
             )
         else:
             found.append(path)
     return found
+
+
+def _is_label(file: Path, root: Path) -> bool:
+    for folder in file.relative_to(root).parents:
+        if folder == Path("."):  # the folder asked for is predicted on, whatever its name
+            break
+        here = root / folder
+        if here.name.lower() in LABEL_FOLDERS and (here.parent / "images").is_dir():
+            return True
+    return False
 
 
 def _wanted(path: Path, volumes: bool) -> bool:
