@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.data.detection.records import ALL, BoxRecord, DetectionSource
+from cnnlab.data.dense_splits import ALL
+from cnnlab.data.detection.records import BoxRecord, DetectionSource
 from cnnlab.data.detection.validate import clean_boxes, probe_or_skip
 from cnnlab.data.skips import SkipReport
 from cnnlab.data.stratify import SPLIT_ALIASES, SPLITS

@@ -35,7 +35,6 @@ from cnnlab.data.record_views import RecordViews
 from cnnlab.errors import DataError
 
 Transform = Callable[[Any, Any], Any]
-ALL = "all"  # the split key readers use when the source declares no train/val/test split
 
 
 @dataclass

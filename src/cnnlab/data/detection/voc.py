@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.detection.records import ALL, BoxRecord, DetectionSource
+from cnnlab.data.dense_splits import ALL
+from cnnlab.data.detection.records import BoxRecord, DetectionSource
 from cnnlab.data.detection.validate import clean_boxes, probe_or_skip
 from cnnlab.data.images import IMAGE_EXTENSIONS
 from cnnlab.data.skips import SkipReport

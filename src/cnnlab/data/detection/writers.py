@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.detection.records import ALL, BoxRecord
+from cnnlab.data.dense_splits import ALL
+from cnnlab.data.detection.records import BoxRecord
 from cnnlab.data.detection.sources import FORMATS, read_source
 from cnnlab.data.images import DEFAULT_MAX_PIXELS
 from cnnlab.data.skips import SkipReport

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from cnnlab.data.dense_splits import ALL
 from cnnlab.data.detection.coco import _images, _is_int, _locate, _merge_categories, find_coco_files, load_json
-from cnnlab.data.detection.records import ALL
 from cnnlab.data.detection.validate import probe_or_skip
 from cnnlab.data.images import BadImageError, load_image
 from cnnlab.data.segmentation.records import IGNORE_INDEX, MaskRecord, SegmentationSource

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnlab.data.detection.records import ALL
+from cnnlab.data.dense_splits import ALL
 from cnnlab.data.images import FORMATS, BadImageError, is_image_name, load_image, probe_image
 from cnnlab.data.segmentation.records import IGNORE_INDEX, MaskRecord, SegmentationSource
 from cnnlab.data.skips import SkipReport

@@ -9,10 +9,9 @@ with ``task="segment"``; ``detect_segmentation_format`` tells the three apart.
 A COCO file is also a detection dataset: this module says "coco" only when its annotations carry
 segmentations, and the caller decides by the task.
 
-Split policy, as for detection (``detection.open``): the dataset's own splits are kept; val and test
+Split policy, as for detection (``dense_splits``): the dataset's own splits are kept; val and test
 that it lacks are carved from train, seeded, stratified by the rarest class each item contains
-(background counts as a class, so all-background items form a group of their own); groups too
-small to be cut in the asked proportions are pooled.
+(all-background items form a group of their own).
 """
 
 from __future__ import annotations
@@ -21,16 +20,15 @@ import os
 from pathlib import Path
 
 from cnnlab.data.bundle import DatasetBundle
+from cnnlab.data.dense_splits import carve, gather
 from cnnlab.data.detection.coco import find_coco_files
-from cnnlab.data.detection.open import _pooled, rarest_class
-from cnnlab.data.detection.records import ALL
 from cnnlab.data.images import DEFAULT_MAX_PIXELS, is_image_name
 from cnnlab.data.segmentation.coco_masks import has_segmentation, read_coco_masks
 from cnnlab.data.segmentation.masks import read_mask_folders, split_tops
-from cnnlab.data.segmentation.records import MaskRecord, SegmentationSplit
+from cnnlab.data.segmentation.records import SegmentationSplit
 from cnnlab.data.segmentation.volumes import read_volume_folders, volume_stem
 from cnnlab.data.skips import SkipReport
-from cnnlab.data.stratify import SPLITS, SplitOptions, split_positions
+from cnnlab.data.stratify import SPLITS, SplitOptions
 from cnnlab.errors import ConfigError, DataError
 
 SEGMENTATION_FORMATS = ("masks", "volumes", "coco")
@@ -96,12 +94,7 @@ def open_segmentation(
         raise DataError(f"{name} is not laid out as a segmentation dataset; expected {LAYOUTS}")
     skipped = SkipReport()
     source = _READERS[fmt](Path(path), skipped, max_pixels=max_pixels)
-    records: list[MaskRecord] = []
-    declared: list[str | None] = []
-    for split in (*SPLITS, ALL):  # train first: indices follow train, val, test
-        found = source.splits.get(split, [])
-        records.extend(found)
-        declared.extend([None if split == ALL else split] * len(found))
+    records, declared = gather(source.splits)
     read_as = f"read as {fmt}"
     if not records:
         raise DataError(
@@ -113,17 +106,8 @@ def open_segmentation(
             f"{name}: {read_as}, {len(records)} usable items but not one foreground pixel (skipped: "
             f"{skipped.summary()}); check that masks hold class ids (1, 2, ...), not 0 everywhere"
         )
-    declared_splits = [s for s in SPLITS if s in source.splits] or None
-    if declared_splits is not None and "train" not in declared:
-        raise DataError(
-            f"{name}: {read_as}, the train split has 0 usable items (splits found: {', '.join(declared_splits)}; "
-            f"skipped: {skipped.summary()}); training needs at least one"
-        )
-
-    strata = _pooled(rarest_class(records), options)
-    positions, policy = split_positions(strata, declared, declared_splits, options)
-    if "stratified" in policy:
-        policy += "; items stratified by the rarest class they contain"
+    refuse = f"{name}: {read_as} (skipped: {skipped.summary()})"
+    positions, policy = carve(records, declared, source.splits, options, unit="items", refuse=refuse)
     if source.reader.spatial_dims == 2:
         channels = 1 if all(r.grey for r in records) else 3
     else:
