@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 from cnnlab.data.dense_splits import ALL
 from cnnlab.data.detection.records import BoxRecord, DetectionSource
 from cnnlab.data.detection.validate import clean_boxes, probe_or_skip
+from cnnlab.data.images import ImageInfo
 from cnnlab.data.skips import SkipReport
 from cnnlab.data.stratify import SPLIT_ALIASES, SPLITS
 from cnnlab.errors import DataError
@@ -92,6 +94,22 @@ def read_coco(path: Path, skipped: SkipReport, *, max_pixels: int) -> DetectionS
     Raises:
         DataError: no COCO annotation file found, invalid JSON, or malformed top-level fields.
     """
+    loaded, categories = load_coco_files(path)
+    index = {cat_id: i for i, cat_id in enumerate(sorted(categories))}
+    splits = {
+        split: _records(file, roots, data, index, skipped, max_pixels) for split, (file, roots, data) in loaded.items()
+    }
+    return DetectionSource(splits=splits, class_names=[categories[c] for c in sorted(categories)])
+
+
+def load_coco_files(path: Path) -> tuple[dict[str, tuple[Path, list[Path], dict[str, Any]]], dict[int, str]]:
+    """The COCO files of a dataset folder (or the one file given), in split order, each with the folders
+    its images may be in and its parsed content; and the categories they declare together.
+
+    Raises:
+        DataError: no COCO annotation file found, invalid JSON, malformed top-level fields, or files
+            that give one category id two names.
+    """
     path = Path(os.path.abspath(path))
     if path.is_file():
         layout = {ALL: (path, [path.parent / "images", path.parent])}
@@ -104,12 +122,26 @@ def read_coco(path: Path, skipped: SkipReport, *, max_pixels: int) -> DetectionS
             )
     order = sorted(layout, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
     loaded = {split: (layout[split][0], layout[split][1], load_json(layout[split][0])) for split in order}
-    categories = _merge_categories([(file, data) for file, _, data in loaded.values()])
-    index = {cat_id: i for i, cat_id in enumerate(sorted(categories))}
-    splits = {
-        split: _records(file, roots, data, index, skipped, max_pixels) for split, (file, roots, data) in loaded.items()
-    }
-    return DetectionSource(splits=splits, class_names=[categories[c] for c in sorted(categories)])
+    return loaded, _merge_categories([(file, data) for file, _, data in loaded.values()])
+
+
+def probed_images(
+    file: Path, roots: list[Path], images: dict[int, dict[str, Any]], skipped: SkipReport, max_pixels: int
+) -> Iterator[tuple[int, Path, ImageInfo]]:
+    """Each image entry whose file is found and decodable: (id, path, probe). The others are skipped
+    and counted; a width/height in the file that disagrees with the image is noted, the image wins."""
+    for image_id, image in images.items():
+        where = f"{file.name} image id {image_id}"
+        path = _locate(image["file_name"], roots)
+        info = probe_or_skip(path, where, skipped, max_pixels=max_pixels)
+        if info is None:
+            continue
+        height, width = info.size
+        said = (image.get("width"), image.get("height"))
+        if said != (None, None) and said != (width, height):
+            detail = f"the file says {said[0]}x{said[1]} (W x H), the image is {width}x{height}; using the image"
+            skipped.add(path, "size mismatch", f"{where}: {detail}")
+        yield image_id, path, info
 
 
 def load_json(file: Path) -> dict[str, Any]:
@@ -164,17 +196,8 @@ def _records(
     images = _images(file, data, skipped)
     boxes = _annotations(file, data, set(images), index, skipped)
     records = []
-    for image_id, image in images.items():
-        where = f"{file.name} image id {image_id}"
-        path = _locate(image["file_name"], roots)
-        info = probe_or_skip(path, where, skipped, max_pixels=max_pixels)
-        if info is None:
-            continue
+    for image_id, path, info in probed_images(file, roots, images, skipped, max_pixels):
         height, width = info.size
-        said = (image.get("width"), image.get("height"))
-        if said != (None, None) and said != (width, height):
-            detail = f"the file says {said[0]}x{said[1]} (W x H), the image is {width}x{height}; using the image"
-            skipped.add(path, "size mismatch", f"{where}: {detail}")
         found = boxes.get(image_id, [])
         xyxy = np.array([b for b, _, _ in found], dtype=np.float64).reshape(-1, 4)
         labels = np.array([c for _, c, _ in found], dtype=np.int64)

@@ -25,7 +25,6 @@ the image wins. Polygons of fewer than 3 points are dropped from their annotatio
 from __future__ import annotations
 
 import math
-import os
 import re
 import warnings
 from pathlib import Path
@@ -34,9 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cnnlab.data.dense_splits import ALL
-from cnnlab.data.detection.coco import _images, _is_int, _locate, _merge_categories, find_coco_files, load_json
-from cnnlab.data.detection.validate import probe_or_skip
+from cnnlab.data.detection.coco import _images, _is_int, load_coco_files, probed_images
 from cnnlab.data.images import BadImageError, load_image
 from cnnlab.data.segmentation.records import IGNORE_INDEX, MaskRecord, SegmentationSource
 from cnnlab.data.skips import SkipReport
@@ -68,17 +65,7 @@ def read_coco_masks(path: Path, skipped: SkipReport, *, max_pixels: int) -> Segm
     Raises:
         DataError: no COCO file, invalid JSON, malformed top-level fields, or over 254 categories.
     """
-    path = Path(os.path.abspath(path))
-    if path.is_file():
-        layout = {ALL: (path, [path.parent / "images", path.parent])}
-    else:
-        layout = find_coco_files(path)
-        if not layout:
-            raise DataError(
-                f"{path}: no COCO annotation file; expected annotations/instances_train.json or a .json file"
-            )
-    loaded = {split: (file, roots, load_json(file)) for split, (file, roots) in layout.items()}
-    categories = _merge_categories([(file, data) for file, _, data in loaded.values()])
+    loaded, categories = load_coco_files(path)
     if len(categories) >= IGNORE_INDEX:
         raise DataError(f"{path}: {len(categories)} categories; a mask holds at most 254 (255 marks ignored pixels)")
     index = {cat_id: k + 1 for k, cat_id in enumerate(sorted(categories))}
@@ -130,17 +117,8 @@ def _records(
     images = _images(file, data, skipped)
     regions = _regions(file, data, set(images), index, skipped)
     records = []
-    for image_id, entry in images.items():
-        where = f"{file.name} image id {image_id}"
-        path = _locate(entry["file_name"], roots)
-        info = probe_or_skip(path, where, skipped, max_pixels=max_pixels)
-        if info is None:
-            continue
+    for image_id, path, info in probed_images(file, roots, images, skipped, max_pixels):
         height, width = info.size
-        said = (entry.get("width"), entry.get("height"))
-        if said != (None, None) and said != (width, height):
-            detail = f"the file says {said[0]}x{said[1]} (W x H), the image is {width}x{height}; using the image"
-            skipped.add(path, "size mismatch", f"{where}: {detail}")
         kept: list[Region] = []
         areas: list[Any] = []
         for value, segmentation, place, area in regions.get(image_id, []):
