@@ -6,6 +6,7 @@ checkpoints and evaluation for every task.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,39 @@ class Prepared:
     batches: Any  # the trainer's BatchSource
     val_batches: Any  # a factory of validation iterables, or None without a validation split
     record: dict[str, Any] = field(default_factory=dict)  # what run.json should say about these choices
+
+
+def model_and_card(
+    config: TrainConfig,
+    data: Any,
+    initial: tuple[torch.nn.Module, Any] | None,
+    make_card: Callable[[TrainConfig, Any, torch.nn.Module], Any],
+) -> tuple[torch.nn.Module, Any]:
+    """The model to train and its card: the pair continued from, or a fresh registry model (or design
+    spec) for the data's classes and channels, with the card ``make_card`` writes for it."""
+    if initial is not None:
+        return initial
+    from cnnlab.registry import create_model
+
+    classes, channels = len(data.class_names), data.channels
+    model = create_model(config.model, num_classes=classes, in_chans=channels, **config.model_options)
+    return model, make_card(config, data, model)
+
+
+TASK_NOUNS = {"classify": "classification", "detect": "detection", "segment": "segmentation"}
+
+
+def task_entry(name: str, task: str, *, needs: str, also: str = "") -> Any:
+    """The registry entry of ``name``, refused unless it is a ``task`` model (``needs``: "a detector")."""
+    from cnnlab.registry import get_entry
+
+    entry = get_entry(name)
+    if entry.task != task:
+        raise ConfigError(
+            f"--model {name} is a {entry.task} model; {TASK_NOUNS.get(task, task)} needs {needs} "
+            f"(see `cnnlab models list --task {task}`{also})"
+        )
+    return entry
 
 
 def prepare(

@@ -18,7 +18,7 @@ from cnnlab.runs import ModelCard
 from cnnlab.tasks import build_task
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import DistInfo
-from cnnlab.train.prepare import Prepared
+from cnnlab.train.prepare import Prepared, model_and_card, task_entry
 from cnnlab.train.recipes import Plan, from_start_plan
 
 DETECT_MEAN = (0.0, 0.0, 0.0)  # YOLO-style inputs are pixels / 255, no per-channel normalisation
@@ -27,14 +27,7 @@ BASE_LR = 2e-3  # AdamW at batch 64; scaled linearly with the batch
 
 
 def detection_card(config: TrainConfig, data: Any, model: torch.nn.Module) -> ModelCard:
-    from cnnlab.registry import get_entry
-
-    entry = get_entry(config.model)
-    if entry.task != "detect":
-        raise ConfigError(
-            f"--model {config.model} is a {entry.task} model; detection needs a detector "
-            "(see `cnnlab models list --task detect`)"
-        )
+    entry = task_entry(config.model, "detect", needs="a detector")
     side = int((config.input_size or entry.input_size)[-1])
     if side % 32:
         lower, upper = side - side % 32, side - side % 32 + 32
@@ -101,16 +94,9 @@ def prepare_detect(
     device: torch.device,
     initial: tuple[torch.nn.Module, Any] | None = None,
 ) -> Prepared:
-    from cnnlab.registry import create_model
     from cnnlab.train.setup import default_workers
 
-    if initial is not None:
-        model, card = initial
-    else:
-        model = create_model(
-            config.model, num_classes=len(data.class_names), in_chans=data.channels, **config.model_options
-        )
-        card = detection_card(config, data, model)
+    model, card = model_and_card(config, data, initial, detection_card)
     task = build_task("detect", num_classes=card.num_classes, class_names=card.class_names, criterion=model.loss_fn())
     workers = default_workers(config)
     # Classification's policies map onto the box-aware ones: light, or strong (wider scale range,

@@ -19,7 +19,7 @@ from cnnlab.runs import ModelCard
 from cnnlab.tasks import build_task
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.distributed import DistInfo
-from cnnlab.train.prepare import Prepared
+from cnnlab.train.prepare import Prepared, model_and_card, task_entry
 from cnnlab.train.recipes import Plan, from_start_plan
 
 BASE_LR = 1e-3  # AdamW at batch 16, scaled linearly with the batch
@@ -28,16 +28,16 @@ RARE_SHARE = 0.01  # --imbalance auto weights the loss when a class has less tha
 
 def segmentation_card(config: TrainConfig, data: Any, model: torch.nn.Module) -> ModelCard:
     from cnnlab.data.mask_transforms import dataset_mean_std
-    from cnnlab.registry import get_entry, is_spec_path
+    from cnnlab.registry import is_spec_path
     from cnnlab.weights.offline import IMAGENET_MEAN, IMAGENET_STD
 
     spec = getattr(model, "spec_dict", None) if is_spec_path(config.model) else None
-    entry = get_entry(model.spec_name if spec is not None else config.model)  # building a spec registered it
-    if entry.task != "segment":
-        raise ConfigError(
-            f"--model {config.model} is a {entry.task} model; segmentation needs a segmenter "
-            "(see `cnnlab models list --task segment`, or give a design spec a unet, deeplabv3plus or fpn head)"
-        )
+    entry = task_entry(
+        model.spec_name if spec is not None else config.model,  # building a spec registered it
+        "segment",
+        needs="a segmenter",
+        also=", or give a design spec a unet, deeplabv3plus or fpn head",
+    )
     dims = data.splits["train"].spatial_dims
     given = list(config.input_size or entry.input_size[1:])
     if len(given) < dims and len(set(given)) == 1:  # --input-size 64 means a 64^3 patch for volumes
@@ -140,16 +140,9 @@ def prepare_segment(
     device: torch.device,
     initial: tuple[torch.nn.Module, Any] | None = None,
 ) -> Prepared:
-    from cnnlab.registry import create_model
     from cnnlab.train.setup import default_workers
 
-    if initial is not None:
-        model, card = initial
-    else:
-        model = create_model(
-            config.model, num_classes=len(data.class_names), in_chans=data.channels, **config.model_options
-        )
-        card = segmentation_card(config, data, model)
+    model, card = model_and_card(config, data, initial, segmentation_card)
     train_split = data.splits["train"]
     imbalance = imbalance_weights(config, list(train_split.pixel_counts()))
     task = build_task(
