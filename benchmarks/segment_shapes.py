@@ -2,6 +2,7 @@
 the exported 2D model draws the same masks.
 
     .venv/bin/python -m benchmarks.segment_shapes [--part 2d 3d] [--budget-2d 15m] [--budget-3d 20m]
+        [--lr 0.01] [--width 16] [--width-3d 8] [--amp bf16] [--device cuda --name segment_shapes_cuda]
 
 2d: `cnnlab data make shapes --task segment` (--n-train/100/100 images of 128 px, seed 0), U-Net (2015
     layout) trained with a time budget; the issue asks for test mIoU >= 0.90 within 15 minutes. Records
@@ -39,6 +40,7 @@ def shapes(dims: int, n_train: int, size: int) -> Path:
 
 def train(dims: int, model: str, budget_s: float, args: argparse.Namespace) -> dict:
     size = args.size_2d if dims == 2 else args.size_3d
+    width = args.width if dims == 2 else args.width_3d
     data = shapes(dims, args.n_train_2d if dims == 2 else args.n_train_3d, size)
     result = train_model(
         data=str(data),
@@ -49,7 +51,10 @@ def train(dims: int, model: str, budget_s: float, args: argparse.Namespace) -> d
         out=OUT / f"{model}-{dims}d",
         overwrite=True,
         progress=False,
-        **({"model_options": {"base_width": args.width}} if args.width else {}),
+        device=args.device,
+        amp=args.amp,
+        **({"lr": args.lr} if args.lr else {}),
+        **({"model_options": {"base_width": width}} if width else {}),
     )
     rows = list(csv.DictReader((result.path / "metrics.csv").open()))
     key = "val_miou" if dims == 2 else "val_mdice_foreground"
@@ -89,10 +94,15 @@ def main() -> None:
     parser.add_argument("--n-train-3d", type=int, default=200)
     parser.add_argument("--batch-2d", type=int, default=16)
     parser.add_argument("--batch-3d", type=int, default=4)
-    parser.add_argument("--width", type=int, default=None, help="base_width of the U-Nets (default: theirs)")
+    parser.add_argument("--width", type=int, default=None, help="base_width of the 2D U-Net (default: its own)")
+    parser.add_argument("--width-3d", type=int, default=None, help="base_width of the 3D U-Net (default: its own)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the recipe's)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--amp", default="auto", help="auto (bf16 on CUDA), bf16 (also on CPUs with bf16 units), off")
+    parser.add_argument("--name", default="segment_shapes", help="results file name")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    path = Path(__file__).resolve().parent / "results" / "segment_shapes.json"
+    path = Path(__file__).resolve().parent / "results" / f"{args.name}.json"
     results = {k: v for k, v in json.loads(path.read_text()).items() if k != "environment"} if path.exists() else {}
     if "2d" in args.part:
         found = train(2, args.model_2d, parse_duration(args.budget_2d), args)
@@ -103,7 +113,7 @@ def main() -> None:
         found = train(3, args.model_3d, parse_duration(args.budget_3d), args)
         results["3d"] = found
         print(json.dumps({k: v for k, v in found.items() if k != "curve"}, indent=2))
-    save("segment_shapes", results)
+    save(args.name, results)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import typer
@@ -49,64 +50,53 @@ def predict(
     if json_out:
         print_json(results)
         return
+    if any("detections" in r for r in results):
+        _print_table(f"{target}: {len(results)} inputs", ("input", "objects", "found", "drawn / fps"), results, _boxes)
+    elif any("class_share" in r for r in results):
+        columns = ("input", "size", "classes found (share of pixels)", "mask / overlay")
+        _print_table(f"{target}: {len(results)} inputs", columns, results, _masks)
+    else:
+        columns = ("input", "label", "probability", f"top-{top_k}", *(("Grad-CAM",) if cam else ()))
+        _print_table(f"{target}: {len(results)} images", columns, results, lambda r: _labels(r, cam), error_at=3)
+
+
+def _print_table(
+    title: str, columns: Sequence[str], results: list[dict], row: Callable[[dict], list[str]], error_at: int = 2
+) -> None:
+    """One row per input; an input that could not be read says why in column ``error_at``."""
     from rich.table import Table
 
-    if any("detections" in r for r in results):
-        _detection_table(target, results)
-        return
-    if any("class_share" in r for r in results):
-        _segmentation_table(target, results)
-        return
-
-    table = Table(title=f"{target}: {len(results)} images", title_justify="left")
-    columns = ["input", "label", "probability", f"top-{top_k}"] + (["Grad-CAM"] if cam else [])
+    table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, justify="right" if column == "probability" else "left")
     for r in results:
         if "error" in r:
-            table.add_row(r["input"], "[red]unreadable[/]", "", r["error"], *([""] if cam else []))
-            continue
-        others = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top_k"][1:])
-        table.add_row(r["input"], r["label"], f"{r['probability']:.1%}", others, *([r["cam"]] if cam else []))
+            cells = [r["input"], "[red]unreadable[/]", *[""] * (len(columns) - 2)]
+            cells[error_at] = r["error"]
+            table.add_row(*cells)
+        else:
+            table.add_row(*row(r))
     console.print(table)
 
 
-def _detection_table(target: str, results: list[dict]) -> None:
+def _labels(r: dict, cam: bool) -> list[str]:
+    others = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top_k"][1:])
+    return [r["input"], r["label"], f"{r['probability']:.1%}", others, *([r["cam"]] if cam else [])]
+
+
+def _boxes(r: dict) -> list[str]:
     from collections import Counter
 
-    from rich.table import Table
-
-    table = Table(title=f"{target}: {len(results)} inputs", title_justify="left")
-    for column in ("input", "objects", "found", "drawn / fps"):
-        table.add_column(column)
-    for r in results:
-        if "error" in r:
-            table.add_row(r["input"], "[red]unreadable[/]", r["error"], "")
-            continue
-        if "frames" in r:  # a video: detections per frame
-            counts = Counter(d["label"] for frame in r["detections"] for d in frame)
-            found = ", ".join(f"{n} {label}" for label, n in counts.most_common())
-            table.add_row(r["input"], f"{r['frames']} frames", found, f"{r['output'] or '-'}  {r['fps']} fps")
-            continue
-        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in r["detections"][:8])
-        more = len(r["detections"]) - 8
-        table.add_row(
-            r["input"], str(len(r["detections"])), found + (f" (+{more})" if more > 0 else ""), r.get("drawn", "")
-        )
-    console.print(table)
+    if "frames" in r:  # a video: detections per frame
+        counts = Counter(d["label"] for frame in r["detections"] for d in frame)
+        found = ", ".join(f"{n} {label}" for label, n in counts.most_common())
+        return [r["input"], f"{r['frames']} frames", found, f"{r['output'] or '-'}  {r['fps']} fps"]
+    found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in r["detections"][:8])
+    more = len(r["detections"]) - 8
+    return [r["input"], str(len(r["detections"])), found + (f" (+{more})" if more > 0 else ""), r.get("drawn", "")]
 
 
-def _segmentation_table(target: str, results: list[dict]) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"{target}: {len(results)} inputs", title_justify="left")
-    for column in ("input", "size", "classes found (share of pixels)", "mask / overlay"):
-        table.add_column(column)
-    for r in results:
-        if "error" in r:
-            table.add_row(r["input"], "[red]unreadable[/]", r["error"], "")
-            continue
-        found = ", ".join(f"{name} {share:.1%}" for name, share in r["class_share"].items())
-        files = "  ".join(str(r[k]) for k in ("mask", "overlay") if r.get(k)) or "(add --draw DIR to write masks)"
-        table.add_row(r["input"], "x".join(map(str, r["mask_size"])), found, files)
-    console.print(table)
+def _masks(r: dict) -> list[str]:
+    found = ", ".join(f"{name} {share:.1%}" for name, share in r["class_share"].items())
+    files = "  ".join(str(r[k]) for k in ("mask", "overlay") if r.get(k)) or "(add --draw DIR to write masks)"
+    return [r["input"], "x".join(map(str, r["mask_size"])), found, files]

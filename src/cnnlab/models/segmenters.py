@@ -22,12 +22,18 @@ _UNET3D_PAPER = dict(paper="3D U-Net: Learning Dense Volumetric Segmentation fro
 
 def unet_over(encoder: Any, num_classes: int, in_chans: int, decoder_width: int) -> Any:
     """U-Net's expanding path over an encoder (the contract in ``cnnlab.models.segment``)."""
-    from cnnlab.models.segment import EncoderDecoder
     from cnnlab.models.segment.decoders import UNetDecoder
 
     decoder = UNetDecoder(encoder.channels, encoder.strides, width=decoder_width, spatial_dims=encoder.spatial_dims)
-    label = f"U-Net over {encoder.name} (downsamples {encoder.strides[-1]}x)"
+    return _assemble(encoder, decoder, num_classes, in_chans, "U-Net over {name} (downsamples {stride}x)")
+
+
+def _assemble(encoder: Any, decoder: Any, num_classes: int, in_chans: int, label: str) -> Any:
+    """encoder -> decoder -> 1x1 head; ``label`` names it in errors ({name}: the encoder's, {stride}: its depth)."""
+    from cnnlab.models.segment import EncoderDecoder
+
     size = (in_chans, *_SIDES[encoder.spatial_dims])
+    label = label.format(name=encoder.name, stride=encoder.strides[-1])
     return EncoderDecoder(encoder, decoder, num_classes, label=label, default_input_size=size)
 
 
@@ -42,7 +48,6 @@ def deeplab_over(
     encoder: Any, num_classes: int, in_chans: int, rates: tuple[int, ...], *, width: int = 256, low_level_chs: int = 48
 ) -> Any:
     """DeepLabV3+'s ASPP and stride-4 fusion over an encoder with a stride-4 map."""
-    from cnnlab.models.segment import EncoderDecoder
     from cnnlab.models.segment.decoders import DeepLabV3PlusDecoder
 
     decoder = DeepLabV3PlusDecoder(
@@ -53,9 +58,7 @@ def deeplab_over(
         width=width,
         low_level_chs=low_level_chs,
     )
-    label = f"DeepLabV3+ over {encoder.name} at output stride {encoder.strides[-1]}"
-    size = (in_chans, *_SIDES[encoder.spatial_dims])
-    return EncoderDecoder(encoder, decoder, num_classes, label=label, default_input_size=size)
+    return _assemble(encoder, decoder, num_classes, in_chans, "DeepLabV3+ over {name} at output stride {stride}")
 
 
 def _deeplab_registry(encoder: str, num_classes: int, in_chans: int, output_stride: int, pretrained: bool) -> Any:
@@ -69,7 +72,6 @@ def _deeplab_registry(encoder: str, num_classes: int, in_chans: int, output_stri
 
 def fpn_over(encoder: Any, num_classes: int, in_chans: int, *, segment_chs: int = 128, pyramid_chs: int = 256) -> Any:
     """Panoptic FPN's semantic branch over an encoder with stride 4-32 maps."""
-    from cnnlab.models.segment import EncoderDecoder
     from cnnlab.models.segment.decoders import FPNDecoder
 
     decoder = FPNDecoder(
@@ -79,9 +81,7 @@ def fpn_over(encoder: Any, num_classes: int, in_chans: int, *, segment_chs: int 
         pyramid_chs=pyramid_chs,
         segment_chs=segment_chs,
     )
-    label = f"FPN over {encoder.name} (downsamples {encoder.strides[-1]}x)"
-    size = (in_chans, *_SIDES[encoder.spatial_dims])
-    return EncoderDecoder(encoder, decoder, num_classes, label=label, default_input_size=size)
+    return _assemble(encoder, decoder, num_classes, in_chans, "FPN over {name} (downsamples {stride}x)")
 
 
 def _fpn(encoder: str, num_classes: int, in_chans: int, pretrained: bool) -> Any:
