@@ -18,10 +18,10 @@ validates on val/, cnnlab trains on train/, validates on val/ and tests on test/
 are used as they are, nothing is carved from train/).
 
 Settings (per model): resnet18 at 64x64 with batch 64, mobilenetv3_small_100 at 224x224 with batch
-32; from scratch, fp32 (no mixed precision), device cpu, --workers for both (default 2), --epochs
-(default 2), seed 0, label smoothing 0.1 and nesterov SGD in both (each tool's default). Augmentation,
-chosen to cost about the same: one random geometric crop resized to the input, a horizontal flip,
-normalisation; nothing else.
+32; from scratch, fp32 (--precision bf16 autocasts in both), --device (default cpu), --workers for
+both (default 2), --epochs (default 2), seed 0, label smoothing 0.1 and nesterov SGD in both (each
+tool's default). Augmentation, chosen to cost about the same: one random geometric crop resized to
+the input, a horizontal flip, normalisation; nothing else.
     cnnlab  its default `light` augment: resize to the input, random crop with reflect padding of 1/8
             of the side, flip. Small images (<= 64 px) take its default in-memory path: the training
             set is decoded once, cached at the input size, and whole batches are augmented with
@@ -154,7 +154,8 @@ def run_cnnlab(folder: Path, model: str, setup: dict, args: argparse.Namespace, 
     command = [
         *(sys.executable, "-m", "cnnlab", "train", "--data", str(folder), "--model", model),
         *("--input-size", str(setup["side"]), "--batch-size", str(setup["batch_size"])),
-        *("--epochs", str(args.epochs), "--workers", str(args.workers), "--device", "cpu", "--amp", "off"),
+        *("--epochs", str(args.epochs), "--workers", str(args.workers), "--device", args.device),
+        *("--amp", "bf16" if args.precision == "bf16" else "off"),
         *("--data-path", args.cnnlab_data_path, "--checkpoint-every", "1h", "--seed", "0"),
         *("--out", str(out), "--overwrite", "--json"),
     ]
@@ -186,7 +187,8 @@ def run_timm(folder: Path, model: str, setup: dict, args: argparse.Namespace, ou
         *(sys.executable, str(args.timm_train), "--data-dir", str(folder), "--train-split", "train"),
         *("--val-split", "val", "--model", model, "--num-classes", "10", "--img-size", str(setup["side"])),
         *("--batch-size", str(batch), "--epochs", str(args.epochs), "--workers", str(args.workers)),
-        *("--device", "cpu", "--color-jitter", "0", "--train-interpolation", "bilinear", "--seed", "0"),
+        *("--device", args.device, "--color-jitter", "0", "--train-interpolation", "bilinear", "--seed", "0"),
+        *(("--amp", "--amp-dtype", "bfloat16") if args.precision == "bf16" else ()),
         *("--log-interval", "1", "--checkpoint-hist", "1", "--output", str(out.parent), "--experiment", out.name),
         *args.timm_arg,
     ]
@@ -225,6 +227,14 @@ def run_timm(folder: Path, model: str, setup: dict, args: argparse.Namespace, ou
     }
 
 
+def gpu_name(device: str) -> str | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(0)
+
+
 def timm_train_record(path: Path) -> dict[str, Any]:
     source = path.parent / "SOURCE.txt"
     return {
@@ -247,6 +257,10 @@ def main() -> None:
     parser.add_argument("--timm-arg", action="append", default=[], help="extra argument for timm's train.py")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per training run")
     parser.add_argument("--name", default="train_throughput_timm", help="results file name")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda, for both tools")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast in both (timm --amp)"
+    )
     args = parser.parse_args()
     if not args.timm_train.is_file():
         import timm
@@ -302,8 +316,9 @@ def main() -> None:
             "workers": args.workers,
             "cnnlab_data_path": args.cnnlab_data_path,
             "timm_extra_args": args.timm_arg,
-            "device": "cpu",
-            "precision": "fp32",
+            "device": args.device,
+            "gpu": gpu_name(args.device),
+            "precision": args.precision,
         },
         "timm_train": timm_train_record(args.timm_train),
         "models": results,
