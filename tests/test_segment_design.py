@@ -71,6 +71,7 @@ def test_the_decoder_is_built_from_the_spec_and_the_head_options_reach_it() -> N
     [
         (spec({"type": "unet", "rates": [1, 2]}), "belongs to a deeplabv3plus head"),
         (spec({"type": "fpn", "width": 0}), "'width' must be a positive integer"),
+        (spec({"type": "classifier", "width": 8}), "sets a segmentation decoder"),
         (spec({"type": "unet"}, task="classify"), "drop 'task' or set it to segment"),
         (spec({"type": "classifier"}, task="segment"), "needs a segmentation head"),
         (spec({"type": "deeplabv3plus"}, stages=ENCODER["stages"][:3]), "deeper than stride 4"),

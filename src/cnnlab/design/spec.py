@@ -117,6 +117,10 @@ class HeadSpec:
             raise ConfigError(f"head field 'rates' must be a list of positive integers, got {head.rates!r}")
         if head.rates and head.type != "deeplabv3plus":
             raise ConfigError(f"head field 'rates' belongs to a deeplabv3plus head, not {head.type}")
+        if head.width is not None and head.type not in SEGMENT_HEADS:
+            raise ConfigError(
+                f"head field 'width' sets a segmentation decoder ({', '.join(SEGMENT_HEADS)}), not a {head.type} head"
+            )
         return head
 
     @property
