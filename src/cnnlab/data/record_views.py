@@ -15,6 +15,7 @@ import torch
 
 from cnnlab.data.images import BadImageError
 from cnnlab.data.skips import append_skip_log
+from cnnlab.data.split import narrow_positions
 
 log = logging.getLogger(__name__)
 View = TypeVar("View", bound="RecordViews")
@@ -44,11 +45,6 @@ class RecordViews:
 
     def subset(self: View, indices: Sequence[int] | np.ndarray | torch.Tensor) -> View:
         """The items at ``indices`` (positions in this split, or a boolean mask); records are shared."""
-        chosen = np.asarray(indices)
-        if chosen.dtype == np.bool_:
-            if chosen.shape != (len(self),):
-                raise IndexError(f"boolean mask of shape {chosen.shape} for a split of {len(self)} items")
-            chosen = np.flatnonzero(chosen)
         view = copy.copy(self)
-        view._positions = self._positions[chosen.astype(np.int64, copy=False)]
+        view._positions = narrow_positions(self._positions, indices)
         return view

@@ -82,13 +82,8 @@ class ClassificationSplit(Dataset[tuple[Any, int]]):
 
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ClassificationSplit:
         """The items at ``indices`` (positions in this split, or a boolean mask); data is shared."""
-        chosen = np.asarray(indices)
-        if chosen.dtype == np.bool_:
-            if chosen.shape != (len(self),):
-                raise IndexError(f"boolean mask of shape {chosen.shape} for a split of {len(self)} items")
-            chosen = np.flatnonzero(chosen)
         view = copy.copy(self)
-        view._positions = self._positions[chosen.astype(np.int64, copy=False)]
+        view._positions = narrow_positions(self._positions, indices)
         view.labels = self._all_labels[view._positions]
         return view
 
@@ -220,3 +215,13 @@ class FileSplit(ClassificationSplit):
         for i in range(len(self)):
             images[i], labels[i] = self._fetch(i)
         return images, labels
+
+
+def narrow_positions(positions: np.ndarray, indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
+    """``positions`` at ``indices`` (positions in the view, or a boolean mask over it), for ``subset``."""
+    chosen = np.asarray(indices)
+    if chosen.dtype == np.bool_:
+        if chosen.shape != (len(positions),):
+            raise IndexError(f"boolean mask of shape {chosen.shape} for a split of {len(positions)} items")
+        chosen = np.flatnonzero(chosen)
+    return positions[chosen.astype(np.int64, copy=False)]
