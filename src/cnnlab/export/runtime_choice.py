@@ -87,10 +87,10 @@ def choose_runtime(
             and (drawn is None or drawn["passed"])
             and (precision == "f32" or decided_agreement(reference, output, tolerance) == 1.0)
         )
+        where = str(path) if path else None
         candidates.append(
-            Candidate(runtime, precision, str(path) if path else None, max_diff, agreement, tolerance, passed)
+            Candidate(runtime, precision, where, max_diff, agreement, tolerance, passed, task_agreement=drawn)
         )
-        candidates[-1].task_agreement = drawn
         if passed:
             runners[len(candidates) - 1] = predictor_run
     single = batch[:1]
