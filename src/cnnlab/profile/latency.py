@@ -102,6 +102,19 @@ def backend(name: str) -> Callable[[nn.Module, torch.Tensor], Callable[[], objec
     return LATENCY_BACKENDS[name]
 
 
+SETTLE_S = 0.05
+
+
+def settle(fn: Callable[[], object]) -> None:
+    """Hand the cores to the next contender: ONNX Runtime's and OpenMP's worker threads spin-wait
+    for a while after each call, and on a 2-core machine they steal the next runtime's cores. Measured
+    here: OpenVINO's first three runs right after ONNX Runtime took 25, 20 and 16 ms against 5 ms
+    settled, which moved a 5-run median from 4.6 to 7.2 ms. A short sleep lets them park; one untimed
+    call brings the next runtime's own threads back."""
+    time.sleep(SETTLE_S)
+    fn()
+
+
 def alternating_medians(
     fns: dict[str, Callable[[], object]], *, rounds: int = 8, runs: int = 5, warmup: int = 3
 ) -> dict[str, LatencyStats]:
@@ -112,6 +125,7 @@ def alternating_medians(
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            settle(fn)
             for _ in range(runs):
                 start = time.perf_counter()
                 fn()

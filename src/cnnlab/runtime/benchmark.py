@@ -25,7 +25,7 @@ import torch
 
 from cnnlab.env import cpu_model, hardware, versions
 from cnnlab.errors import CnnlabError
-from cnnlab.profile.latency import LatencyStats, summarize
+from cnnlab.profile.latency import LatencyStats, settle, summarize
 from cnnlab.runtime.predictor import Predictor, load_predictor
 
 RUNTIME_ORDER = ("torch", "torch.compile", "onnxruntime", "openvino", "torchscript", "tflite")
@@ -210,6 +210,7 @@ def _measure_batch(
     e2e_samples: dict[str, list[float]] = {n: [] for n in predictors}
     for _ in range(rounds):
         for name, predictor in predictors.items():
+            settle(lambda p=predictor: p.run(inputs))
             for _ in range(per_round):
                 model_samples[name].append(_time(lambda p=predictor: p.run(inputs)))
             if files:
