@@ -276,3 +276,54 @@ def test_export_and_benchmark_cli(digits_run: Path, exported: dict) -> None:
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     bad = run_cli("export", str(digits_run), "--format", "coreml")
     assert bad.returncode == 2 and "--format coreml" in bad.stderr
+
+
+def _bf16_choice(monkeypatch: pytest.MonkeyPatch, precision: str) -> tuple[list, object]:
+    """The runtime choice on a classifier whose OpenVINO bf16 moves one logit past the bf16 tolerance
+    (an untied sample, so no top-1 changes) and runs faster than f32 (5 ms torch, 2 ms OpenVINO f32)."""
+    import time
+
+    from cnnlab.export import runtime_choice
+
+    logits = torch.tensor([[4.0, 0.0, -1.0], [0.0, 3.0, 1.0]])
+    moved = logits.clone()
+    moved[0, 2] += 0.5  # 12.5% of the largest logit; bf16's tolerance is 3%
+
+    class Slow(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            time.sleep(0.005)
+            return logits
+
+    class Runtime:
+        def __init__(self, precision: str) -> None:
+            self.output, self.pause = (moved, 0.0) if precision == "bf16" else (logits, 0.002)
+
+        def run(self, x: torch.Tensor) -> torch.Tensor:
+            time.sleep(self.pause)
+            return self.output
+
+    monkeypatch.setattr(runtime_choice, "openvino_has_bf16", lambda: True)
+    monkeypatch.setattr(runtime_choice, "artifact_predictor", lambda path, card, precision: Runtime(precision))
+    card = ModelCard(architecture="x", num_classes=3, in_chans=1, input_size=[1, 8, 8], mean=[0.5], std=[0.5])
+    return runtime_choice.choose_runtime(
+        Slow(), card, {"openvino": Path("model.xml")}, torch.zeros(2, 1, 8, 8), rounds=1, runs=1, precision=precision
+    )
+
+
+def test_bf16_past_its_tolerance_is_served_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    candidates, best = _bf16_choice(monkeypatch, "auto")
+    bf16 = next(c for c in candidates if c.precision == "bf16")
+    assert not bf16.passed and not bf16.accepted and bf16.median_ms is not None  # timed, so the cost is shown
+    assert best.precision == "f32" and best.passed
+    candidates, best = _bf16_choice(monkeypatch, "bf16")
+    assert (best.runtime, best.precision) == ("openvino", "bf16")
+    assert best.accepted and not best.passed  # taken on the user's word, still reported unverified
+    candidates, best = _bf16_choice(monkeypatch, "f32")
+    assert all(c.precision == "f32" for c in candidates)
+
+
+def test_precision_is_checked_before_exporting(digits_run: Path) -> None:
+    with pytest.raises(ConfigError, match="add openvino to --format"):
+        export_run(digits_run, "onnx", precision="bf16")
+    failed = run_cli("export", str(digits_run), "--precision", "fp8")
+    assert failed.returncode != 0 and "choose auto, f32 or bf16" in failed.stderr

@@ -19,11 +19,20 @@ def export(
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
     tolerance: Annotated[float, typer.Option(help="Parity tolerance, relative to the largest output.")] = 1e-3,
     samples: Annotated[int, typer.Option(help="Images in the parity batch.")] = 32,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Served precision: auto (bf16 only where verified), f32, or bf16 (OpenVINO bf16 even where it "
+            "moved the outputs past the tolerance; reported unverified)."
+        ),
+    ] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Export a run to deployable formats; every export is checked against the trained model (parity).
 
     Example: cnnlab export runs/digits --format onnx,openvino --data builtin:digits
+
+    Serve OpenVINO's bf16 even where it changes outputs: cnnlab export runs/digits -f onnx,openvino --precision bf16
     """
     from cnnlab.export import check_exportability, export_run, parse_formats
 
@@ -41,7 +50,9 @@ def export(
     from cnnlab.export.api import ExportError
 
     try:
-        report = export_run(target, formats, opset=opset, rtol=tolerance, samples=samples, data=data)
+        report = export_run(
+            target, formats, opset=opset, rtol=tolerance, samples=samples, data=data, precision=precision
+        )
     except ExportError as exc:
         if json_out:
             from pathlib import Path
@@ -87,7 +98,7 @@ def export(
                 c["precision"],
                 f"{c['max_abs_diff']:.2e}",
                 _agreement(c["task_agreement"]) if c.get("task_agreement") else f"{c['top1_agreement']:.1%}",
-                "yes" if c["passed"] else "no",
+                "yes" if c["passed"] else ("no, taken (--precision)" if c.get("accepted") else "no"),
                 f"{c['median_ms']:.2f}" if c["median_ms"] else "-",
             )
         console.print(runtimes)

@@ -47,7 +47,7 @@ def _row(run_path: Path, profile: dict[str, Any]) -> dict[str, Any]:
     latency = {
         c["runtime"] + ("" if c.get("precision", "f32") == "f32" else f" {c['precision']}"): round(c["median_ms"], 4)
         for c in parity.get("runtime_candidates", [])
-        if c.get("passed") and c.get("median_ms")
+        if c.get("accepted", c.get("passed")) and c.get("median_ms")
     }
     size = profile.get("size_bytes")
     return {

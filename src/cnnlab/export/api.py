@@ -41,7 +41,7 @@ class ExportReport:
         return {
             (c["runtime"] if c["precision"] == "f32" else f"{c['runtime']} ({c['precision']})"): c["median_ms"]
             for c in self.runtime_candidates
-            if c["median_ms"] is not None
+            if c.get("accepted", c["passed"]) and c["median_ms"] is not None
         }
 
     @property
@@ -106,6 +106,15 @@ def parity_batch(run_path: Path, card: Any, samples: int, seed: int = 0) -> tupl
     return torch.randn(samples, *card.input_size, generator=g), f"{samples} random inputs (no run data available)"
 
 
+def _check_precision(precision: str, formats: Sequence[str]) -> None:
+    from cnnlab.export.runtime_choice import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision {precision!r}: choose auto, f32 or bf16")
+    if precision == "bf16" and "openvino" not in formats:
+        raise ConfigError("--precision bf16 serves OpenVINO in bf16: add openvino to --format (e.g. onnx,openvino)")
+
+
 def export_run(
     run: str | Path,
     formats: str | Sequence[str] = "onnx",
@@ -116,19 +125,16 @@ def export_run(
     data: str | None = None,
     bisect: bool = True,
     pick_runtime: bool = True,
+    precision: str = "auto",
 ) -> ExportReport:
     """Export a run's model to ``formats`` under ``RUN/export``, check parity for each, pick the fastest.
 
     Raises ExportError after writing export/parity.json when a format failed or disagrees.
     """
     names = parse_formats(formats)
+    _check_precision(precision, names)
     loaded = load_run(run)
     model, card = loaded.model.eval(), loaded.card
-    if getattr(model, "exportable", True) is False:
-        raise ExportError(
-            f"{card.architecture} runs in torch only: its graph takes a list of images and returns a variable "
-            "number of boxes, which ONNX Runtime, OpenVINO and TFLite cannot take from it; export a yolo_* detector"
-        )
     out = loaded.path / "export"
     out.mkdir(exist_ok=True)
     batch, data_note = parity_batch(loaded.path, card, samples)
@@ -165,7 +171,7 @@ def export_run(
         from cnnlab.export.runtime_choice import choose_runtime
 
         passing = {n: Path(info["path"]) for n, info in report.artifacts.items() if report.parity[n].passed}
-        candidates, best = choose_runtime(model, card, passing, batch, rtol)
+        candidates, best = choose_runtime(model, card, passing, batch, rtol, precision=precision)
         report.runtime_candidates = [c.to_dict() for c in candidates]
         report.recommended_runtime, report.recommended_precision = best.runtime, best.precision
     atomic_write_json(out / PARITY_FILE, report.to_dict())

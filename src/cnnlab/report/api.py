@@ -23,7 +23,11 @@ TEMPLATE = Path(__file__).with_name("report.html.j2")
 def _recommended_latency(run: RunSummary) -> tuple[str | None, float | None]:
     runtime = run.parity.get("recommended_runtime")
     for candidate in run.parity.get("runtime_candidates", []):
-        if candidate.get("runtime") == runtime and candidate.get("passed") and candidate.get("median_ms"):
+        if (
+            candidate.get("runtime") == runtime
+            and candidate.get("accepted", candidate.get("passed"))
+            and candidate.get("median_ms")
+        ):
             label = runtime if candidate.get("precision", "f32") == "f32" else f"{runtime} {candidate['precision']}"
             return label, float(candidate["median_ms"])
     return runtime, None
