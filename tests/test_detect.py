@@ -4,6 +4,7 @@ pieces in between (letterbox, NMS selection, agreement) on hand-made cases."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from torchvision import tv_tensors
 
 from cnnlab.data.box_transforms import Letterbox, as_box_target, build_box_transform, unletterbox_boxes
 from cnnlab.errors import ConfigError
+from cnnlab.export import export_run
 from cnnlab.tasks import build_task
 from cnnlab.tasks.detect import select_boxes
 from tests.conftest import run_cli
@@ -226,6 +228,43 @@ def test_torchvision_detectors_follow_the_contract(name: str) -> None:
     assert (out[..., 4:] >= 0).all() and (out[..., 4:] <= 1).all()
     with pytest.raises(ConfigError, match="RGB"):
         create_model(name, num_classes=3, in_chans=1, pretrained_backbone=False)
+
+
+def test_a_torchvision_detector_exports_one_image_per_run(tmp_path: Path) -> None:
+    """Faster R-CNN (random weights, final class layers scaled so its scores are decisive) exported to
+    TorchScript and ONNX: graphs fixed at one image, larger batches fed image by image in order, and
+    the TorchScript trace draws exactly the boxes torch draws."""
+    from cnnlab.export import ExportError
+    from cnnlab.registry import create_model
+    from cnnlab.runs import ModelCard, save_model
+    from cnnlab.runtime.backends import artifact_predictor
+
+    torch.manual_seed(0)
+    model = create_model("faster_rcnn_mobilenet_v2_fpn", num_classes=4, pretrained_backbone=False).eval()
+    with torch.no_grad():
+        model.detector.roi_heads.box_predictor.cls_score.weight.mul_(30)
+        model.detector.rpn.head.cls_logits.weight.mul_(30)
+    card = ModelCard(
+        architecture="faster_rcnn_mobilenet_v2_fpn", num_classes=4, in_chans=3, input_size=[3, SIDE, SIDE],
+        mean=[0.0] * 3, std=[1.0] * 3, task="detect", class_names=list("abcd"),
+        options={"pretrained_backbone": False},
+    )  # fmt: skip
+    save_model(model, card, tmp_path / "run")
+    report = export_run(tmp_path / "run", "torchscript", pick_runtime=False)
+    parity = report.parity["torchscript"]
+    assert parity.passed and parity.task_agreement["boxes_compared"] > 0, parity
+    assert parity.task_agreement["min_matched_iou"] == pytest.approx(1.0)
+    with contextlib.suppress(ExportError):  # ONNX's NMS and RoIAlign are ONNX Runtime's: judged, not assumed
+        export_run(tmp_path / "run", "onnx", pick_runtime=False)
+    details = json.loads((tmp_path / "run" / "export" / "parity.json").read_text())["artifacts"]["onnx"]
+    assert details["dynamic_batch"] is False and details["batch"] == 1 and "one image per run" in details["exporter"]
+    images = torch.rand(3, 3, SIDE, SIDE)
+    for artifact in ("model.onnx", "model.ts.pt"):
+        predictor = artifact_predictor(tmp_path / "run" / "export" / artifact, card)
+        together = predictor.run(images)
+        assert together.shape == (3, 100, 4 + 4)
+        for i in range(3):
+            assert torch.equal(together[i], predictor.run(images[i : i + 1])[0]), artifact
 
 
 def test_a_mobilenet_v2_detector_starts_from_the_offline_imagenet_weights() -> None:

@@ -18,6 +18,7 @@ from torch import nn
 from cnnlab.errors import MissingDependencyError
 from cnnlab.runs import ModelCard
 from cnnlab.runtime.artifact_card import CARD_KEY, write_sidecar
+from cnnlab.runtime.backends import STATIC_BATCH_FILE
 
 DEFAULT_OPSET = 18
 
@@ -30,6 +31,12 @@ class ExportContext:
     out_dir: Path
     opset: int = DEFAULT_OPSET
     onnx_path: Path | None = None  # set once ONNX is exported (OpenVINO converts from it)
+
+    @property
+    def static_batch(self) -> int | None:
+        """The batch a model's graph is fixed at, for models that trace one image at a time
+        (torchvision's detectors take a list of images: the trace unrolls it); None: dynamic."""
+        return getattr(self.model, "export_batch", None)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,42 @@ def _export_onnx(ctx: ExportContext) -> dict:
     import onnx
 
     path = ctx.out_dir / "model.onnx"
+    if ctx.static_batch:
+        details = _export_onnx_per_image(ctx, path)
+    else:
+        details = _export_onnx_dynamic(ctx, path)
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, ctx.card.to_json()
+    details["opset"] = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), ctx.opset)
+    onnx.save(model, str(path))
+    ctx.onnx_path = path
+    return {"path": path, **details}
+
+
+def _export_onnx_per_image(ctx: ExportContext, path: Path) -> dict:
+    """The TorchScript-based exporter, batch fixed: it follows the detectors' data-dependent Python
+    (per-image loops, NMS, a variable number of boxes) that torch.export cannot."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            ctx.model,
+            (ctx.example[: ctx.static_batch],),
+            str(path),
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=ctx.opset,
+        )
+    return {
+        "opset": ctx.opset,
+        "dynamic_batch": False,
+        "batch": ctx.static_batch,
+        "exporter": "torch.onnx (TorchScript-based), one image per run",
+    }
+
+
+def _export_onnx_dynamic(ctx: ExportContext, path: Path) -> dict:
     batch = torch.export.Dim.DYNAMIC
     details: dict = {"opset": ctx.opset, "dynamic_batch": True}
     with warnings.catch_warnings():
@@ -80,13 +123,7 @@ def _export_onnx(ctx: ExportContext) -> dict:
             except Exception:
                 raise first from None
             details["exporter"] = "torch.onnx (TorchScript-based)"
-    model = onnx.load(str(path))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, ctx.card.to_json()
-    details["opset"] = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), ctx.opset)
-    onnx.save(model, str(path))
-    ctx.onnx_path = path
-    return {"path": path, **details}
+    return details
 
 
 def _export_openvino(ctx: ExportContext) -> dict:
@@ -100,16 +137,19 @@ def _export_openvino(ctx: ExportContext) -> dict:
     path = ctx.out_dir / "model.xml"
     # fp32 weights: fp16 compression belongs to the compress step, where accuracy is measured.
     ov.save_model(model, str(path), compress_to_fp16=False)
-    return {"path": path, "converted_from": "onnx", "weights": "fp32", "dynamic_batch": True}
+    return {"path": path, "converted_from": "onnx", "weights": "fp32", "dynamic_batch": not ctx.static_batch}
 
 
 def _export_torchscript(ctx: ExportContext) -> dict:
     path = ctx.out_dir / "model.ts.pt"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(ctx.model, ctx.example, check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files={f"{CARD_KEY}.json": ctx.card.to_json()})
-    return {"path": path, "method": "trace", "dynamic_batch": True}
+        traced = torch.jit.trace(ctx.model, ctx.example[: ctx.static_batch], check_trace=False)
+        extra = {f"{CARD_KEY}.json": ctx.card.to_json()}
+        if ctx.static_batch:
+            extra[STATIC_BATCH_FILE] = str(ctx.static_batch)
+        torch.jit.save(traced, str(path), _extra_files=extra)
+    return {"path": path, "method": "trace", "dynamic_batch": not ctx.static_batch}
 
 
 def _export_tflite(ctx: ExportContext) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import CheckpointError, ConfigError
@@ -28,7 +29,12 @@ MAX_DET = 100
 
 
 class TorchvisionDetector(nn.Module):
-    exportable = False  # list-of-images inputs and data-dependent outputs: torch runtime only
+    # Their forward takes a list of images; a trace unrolls it, so exported graphs take one image
+    # per run (the runtimes' predictors feed larger batches image by image).
+    export_batch = 1
+    # Their raw output is already the kept boxes in score order: runtimes are compared on the boxes
+    # they draw (export parity), not row by row.
+    unordered_outputs = True
 
     def __init__(self, detector: nn.Module, num_classes: int, max_det: int = MAX_DET) -> None:
         super().__init__()
@@ -49,14 +55,19 @@ class TorchvisionDetector(nn.Module):
         if self.training:
             return images  # the criterion runs the detector with the targets
         self._fit_transform(images)
-        found = self.detector(list(images))
-        packed = images.new_zeros(len(found), self.max_det, 4 + self.num_classes)
-        for i, image in enumerate(found):
-            n = min(len(image["scores"]), self.max_det)
-            rows = torch.arange(n, device=images.device)
-            packed[i, :n, :4] = image["boxes"][:n]
-            packed[i, rows, 4 + image["labels"][:n] - 1] = image["scores"][:n]  # label 0 is background
-        return packed
+        return torch.stack([self._pack(image) for image in self.detector(list(images))])
+
+    def _pack(self, found: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One image's kept boxes as ``[max_det, 4 + C]`` rows, zero-padded. Written with tensor ops
+        only (no Python counts), so a traced export keeps the number of boxes data-dependent."""
+        boxes, scores = found["boxes"][: self.max_det], found["scores"][: self.max_det]
+        labels = found["labels"][: self.max_det]
+        # Label 0 is background (cnnlab's classes start at 1). RetinaNet and FCOS score it like any
+        # class; a box they label 0 keeps a zero score, which the shared NMS drops.
+        scores = scores * (labels > 0).to(scores.dtype)
+        columns = F.one_hot((labels - 1).clamp(min=0), self.num_classes).to(scores.dtype) * scores[:, None]
+        rows = torch.cat([boxes, columns], dim=1)
+        return torch.cat([rows, rows.new_zeros(self.max_det, rows.shape[1])])[: self.max_det]
 
     def loss_fn(self) -> Any:
         def criterion(images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, dict]:

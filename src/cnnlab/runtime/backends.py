@@ -18,6 +18,8 @@ from cnnlab.errors import CheckpointError, MissingDependencyError
 from cnnlab.runs import ModelCard
 from cnnlab.runtime.predictor import Predictor
 
+STATIC_BATCH_FILE = "cnnlab_static_batch"  # TorchScript extra file: the batch a per-image trace was fixed at
+
 
 def physical_cores() -> int:
     """Intra-op threads worth using: hyper-threads share the FPU, so physical cores (or the affinity mask)."""
@@ -26,6 +28,21 @@ def physical_cores() -> int:
     except AttributeError:
         available = os.cpu_count() or 1
     return max(1, available)
+
+
+def in_slices(run_numpy: Any, batch: np.ndarray, static_batch: int | None) -> np.ndarray:
+    """Run a graph whose batch was fixed at export (TFLite's flattened graphs; detectors traced one
+    image at a time) on any batch: slices of its own batch, the last one zero-padded."""
+    if static_batch is None or batch.shape[0] == static_batch:
+        return run_numpy(batch)
+    outputs = []
+    for start in range(0, batch.shape[0], static_batch):
+        chunk = batch[start : start + static_batch]
+        if chunk.shape[0] < static_batch:
+            pad = np.zeros((static_batch - chunk.shape[0], *chunk.shape[1:]), dtype=chunk.dtype)
+            chunk = np.concatenate([chunk, pad])
+        outputs.append(np.array(run_numpy(chunk)))
+    return np.concatenate(outputs)[: batch.shape[0]]
 
 
 class OnnxRuntimePredictor(Predictor):
@@ -45,11 +62,13 @@ class OnnxRuntimePredictor(Predictor):
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise CheckpointError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:200]}") from None
-        self.input_name = self.session.get_inputs()[0].name
+        graph_input = self.session.get_inputs()[0]
+        self.input_name = graph_input.name
+        self.static_batch = graph_input.shape[0] if isinstance(graph_input.shape[0], int) else None
         self.threads = options.intra_op_num_threads
 
     def run_numpy(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+        return in_slices(lambda b: self.session.run(None, {self.input_name: b})[0], batch, self.static_batch)
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.run_numpy(batch.numpy().astype(np.float32, copy=False)))
@@ -84,8 +103,10 @@ class OpenVINOPredictor(Predictor):
             "INFERENCE_PRECISION_HINT": precision,
             "INFERENCE_NUM_THREADS": self.threads,
         }
+        first = self.model.input(0).get_partial_shape()[0]
+        self.static_batch = first.get_length() if first.is_static else None  # a graph traced per image
         self._compiled: dict[int, Any] = {}
-        self._request(1)  # compile now, so a broken model fails at load, not at the first image
+        self._request(self.static_batch or 1)  # compile now, so a broken model fails at load, not at the first image
 
     def _request(self, batch: int) -> Any:
         if batch not in self._compiled:
@@ -96,6 +117,9 @@ class OpenVINOPredictor(Predictor):
         return self._compiled[batch]
 
     def run_numpy(self, batch: np.ndarray) -> np.ndarray:
+        return in_slices(self._infer, batch, self.static_batch)
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         compiled, request = self._request(batch.shape[0])
         return request.infer({0: batch})[compiled.output(0)]
 
@@ -123,14 +147,20 @@ class TorchScriptPredictor(Predictor):
         try:
             with warnings.catch_warnings():  # torch marks TorchScript deprecated; the format is still what many deploy
                 warnings.simplefilter("ignore", FutureWarning)
-                self.module = torch.jit.load(str(path), map_location="cpu").eval()
+                extra = {STATIC_BATCH_FILE: ""}
+                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
         except RuntimeError as exc:
             raise CheckpointError(f"cannot load TorchScript {path}: {str(exc).splitlines()[0][:200]}") from None
+        self.static_batch = int(extra[STATIC_BATCH_FILE]) if extra[STATIC_BATCH_FILE] else None
         self.threads = threads
 
     @torch.inference_mode()
     def run(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.module(batch)
+        if self.static_batch is None:
+            return self.module(batch)
+        return torch.from_numpy(
+            in_slices(lambda b: self.module(torch.from_numpy(b)).numpy(), batch.numpy(), self.static_batch)
+        )
 
 
 class TFLitePredictor(Predictor):
@@ -157,18 +187,13 @@ class TFLitePredictor(Predictor):
         self.output_index = self.interpreter.get_output_details()[0]["index"]
 
     def run_numpy(self, batch: np.ndarray) -> np.ndarray:
-        # The converter fixes the batch (graphs flatten with static shapes, which XNNPACK cannot resize),
-        # so a larger batch runs in slices of the graph's own batch.
-        outputs = []
-        for start in range(0, batch.shape[0], self.static_batch):
-            chunk = batch[start : start + self.static_batch]
-            if chunk.shape[0] < self.static_batch:
-                pad = np.zeros((self.static_batch - chunk.shape[0], *chunk.shape[1:]), dtype=chunk.dtype)
-                chunk = np.concatenate([chunk, pad])
-            self.interpreter.set_tensor(self.input_index, chunk)
-            self.interpreter.invoke()
-            outputs.append(self.interpreter.get_tensor(self.output_index).copy())
-        return np.concatenate(outputs)[: batch.shape[0]]
+        # The converter fixes the batch (graphs flatten with static shapes, which XNNPACK cannot resize).
+        return in_slices(self._invoke, batch, self.static_batch)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input_index, batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_index).copy()
 
     def run(self, batch: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.array(self.run_numpy(np.ascontiguousarray(batch.numpy(), dtype=np.float32))))
