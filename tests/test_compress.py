@@ -218,6 +218,18 @@ def test_distillation_loss() -> None:
         DistillTask(base_task, teacher, lambda x: x, alpha=1.5)
 
 
+def test_distillation_records_how_the_teacher_does_on_the_students_inputs(base: Path, tmp_path: Path) -> None:
+    student = train_model(
+        data="builtin:digits", model="lenet5", epochs=1, distill_from=str(base), out=tmp_path / "s", progress=False
+    )
+    record = json.loads((student.path / "run.json").read_text())["distillation"]
+    teacher_val = json.loads((base / "run.json").read_text())["best_val"]
+    assert record["teacher_val_top1"] == teacher_val
+    # Same input size and split: the teacher sees what it saw in validation, so it scores the same.
+    assert record["teacher_val_top1_on_student_inputs"] == pytest.approx(teacher_val, abs=0.02)
+    assert "WARNING" not in record["note"] and record["note"] in student.plan.reasoning
+
+
 def test_a_teacher_with_other_classes_is_refused(base: Path, tmp_path: Path) -> None:
     from PIL import Image
 
