@@ -124,7 +124,7 @@ def main() -> None:
             exported = parity(found["run"])
             rows[model] = {**found, **costs(found["run"]), "export": exported.get("error") or "onnx, parity passed"}
             print(model, json.dumps({k: v for k, v in rows[model].items() if k != "curve"}))
-        results["tradeoff"] = rows
+        results["tradeoff"] = {**results.get("tradeoff", {}), **rows}  # models not rerun keep their rows
     save("detect_shapes", results)
 
 
