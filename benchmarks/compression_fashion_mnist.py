@@ -4,7 +4,8 @@
 
 1. Teacher: CIFAR ResNet-20 with projection shortcuts (option B, prunable) at 32x32 (the student's
    size: a teacher fed the student's 32 px images resized back to 28 scored 90.8% where it scores
-   93.8% natively, worse than the student alone), trained by `train_model` (scratch recipe).
+   93.8% natively, worse than the student alone), trained by `train_model` (scratch recipe, bf16
+   autocast: 1.6x faster on this CPU's bf16 units).
 2. `compress_run(teacher, quantize="int8")` and `compress_run(teacher, prune=0.5)`: accuracy on the
    official test set, size, latency on ONNX Runtime and OpenVINO at batch 1 (alternating).
 3. Distillation: LeNet-5 (relu/max, 32x32) — 4x+ fewer parameters than the teacher — trained alone and
@@ -65,7 +66,12 @@ def main() -> None:
         }
     else:
         results["teacher"] = train(
-            "teacher", "cifar_resnet20", args.teacher_epochs, batch_size=128, model_options={"shortcut": "B"}
+            "teacher",
+            "cifar_resnet20",
+            args.teacher_epochs,
+            batch_size=128,
+            model_options={"shortcut": "B"},
+            amp="bf16",
         )
     teacher = OUT / "teacher"
     if "int8" not in args.skip:
