@@ -53,9 +53,10 @@ def reference_outputs(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     run one image at a time here too: torchvision's detectors batched give slightly different
     numbers than alone, which can move a box across an NMS or score threshold."""
     model.eval()
-    if getattr(model, "export_batch", None) == 1:
-        return torch.cat([model(batch[i : i + 1]) for i in range(batch.shape[0])])
-    return model(batch)
+    step = getattr(model, "export_batch", None)
+    if step is None:
+        return model(batch)
+    return torch.cat([model(batch[i : i + step]) for i in range(0, batch.shape[0], step)])
 
 
 def judged_elementwise(model: nn.Module, task_agreement: dict | None) -> bool:
