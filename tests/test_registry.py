@@ -28,6 +28,16 @@ def test_own_models_have_published_parameter_counts() -> None:
         assert sum(p.numel() for p in model.parameters()) == count, name
 
 
+def test_wide_cifar_resnets_multiply_every_stage() -> None:
+    narrow, wide = create_model("cifar_resnet20"), create_model("cifar_resnet20", width=2)
+    assert [f["num_chs"] for f in wide.feature_info] == [32, 64, 128] and wide.num_features == 128
+    ratio = sum(p.numel() for p in wide.parameters()) / sum(p.numel() for p in narrow.parameters())
+    assert 3.8 < ratio < 4.1  # convolutions grow with the square of the width
+    assert wide(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="width"):
+        create_model("cifar_resnet20", width=0)
+
+
 def test_entries_carry_metadata() -> None:
     lenet = model_info("lenet5")
     assert lenet["year"] == 1998 and lenet["task"] == "classify" and lenet["input_size"] == [1, 32, 32]

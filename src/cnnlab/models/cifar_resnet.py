@@ -2,6 +2,8 @@
 
 These are not ImageNet ResNets shrunk: a 3x3 stem, no max-pool, three stages of n basic blocks,
 and parameter-free shortcuts. ResNet-20/32/44/56/110 have 0.27M/0.46M/0.66M/0.85M/1.7M parameters.
+``width=k`` multiplies every stage's channels (Zagoruyko & Komodakis 2016, wide ResNets): k=2 has
+about 4x the parameters and MACs of k=1.
 """
 
 from __future__ import annotations
@@ -32,21 +34,25 @@ class CifarResNet(ContractModel):
         shortcut: str = "A",
         act: str = "relu",
         drop_rate: float = 0.0,
+        width: int = 1,
     ) -> None:
         super().__init__()
         if (depth - 2) % 6:
             raise ConfigError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
+        if not isinstance(width, int) or width < 1:
+            raise ConfigError(f"CIFAR ResNet width is a whole multiple of 16/32/64 channels (1, 2, 4…), got {width!r}")
+        widths = tuple(w * width for w in WIDTHS)
         blocks_per_stage = (depth - 2) // 6
         act_layer = get_act_layer(act)
         norm_layer = nn.BatchNorm2d
-        self.stem = ConvNormAct(in_chans, WIDTHS[0], 3, norm_layer=norm_layer, act_layer=act_layer)
+        self.stem = ConvNormAct(in_chans, widths[0], 3, norm_layer=norm_layer, act_layer=act_layer)
         stages = []
-        in_chs = WIDTHS[0]
-        for i, width in enumerate(WIDTHS):
+        in_chs = widths[0]
+        for i, stage_width in enumerate(widths):
             blocks = [
                 BasicBlock(
-                    in_chs if b == 0 else width,
-                    width,
+                    in_chs if b == 0 else stage_width,
+                    stage_width,
                     stride=2 if (i > 0 and b == 0) else 1,
                     shortcut=shortcut,
                     norm_layer=norm_layer,
@@ -55,12 +61,12 @@ class CifarResNet(ContractModel):
                 for b in range(blocks_per_stage)
             ]
             stages.append(nn.Sequential(*blocks))
-            in_chs = width
+            in_chs = stage_width
         self.stages = nn.Sequential(*stages)
-        self.num_features = WIDTHS[-1]
+        self.num_features = widths[-1]
         self.num_classes = num_classes
         self.head = ClassifierHead(self.num_features, num_classes, drop_rate=drop_rate)
-        self.feature_info = [feature_stage(w, 2**i, f"stages.{i}") for i, w in enumerate(WIDTHS)]
+        self.feature_info = [feature_stage(w, 2**i, f"stages.{i}") for i, w in enumerate(widths)]
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -92,9 +98,16 @@ def _cifar_resnet(
     shortcut: str = "A",
     act: str = "relu",
     drop_rate: float = 0.0,
+    width: int = 1,
 ) -> CifarResNet:
     return CifarResNet(
-        depth, num_classes=num_classes, in_chans=in_chans, shortcut=shortcut, act=act, drop_rate=drop_rate
+        depth,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        shortcut=shortcut,
+        act=act,
+        drop_rate=drop_rate,
+        width=width,
     )
 
 
