@@ -20,6 +20,10 @@ def compress(
     recover_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after each pruning step.")] = 2,
     prune_steps: Annotated[int, typer.Option(help="Pruning steps (prune, recover, measure).")] = 4,
     importance: Annotated[str, typer.Option(help="Channel importance: magnitude or taylor.")] = "magnitude",
+    channel_multiple: Annotated[
+        int | None,
+        typer.Option(help="Pruned layers keep multiples of this many channels (default 16 on AVX-512, else 8)."),
+    ] = None,
     qat_epochs: Annotated[int, typer.Option(help="Quantization-aware epochs if PTQ misses --max-drop (0: never).")] = 2,
     data: Annotated[str | None, typer.Option(help="Calibrate and evaluate on this data (default: the run's).")] = None,
     out: Annotated[str | None, typer.Option(help="New run directory (default runs/compress-<n>).")] = None,
@@ -43,6 +47,7 @@ def compress(
         recover_epochs=recover_epochs,
         prune_steps=prune_steps,
         importance=importance,
+        channel_multiple=channel_multiple,
         qat_epochs=qat_epochs,
         out=out,
         data=data,

@@ -78,7 +78,9 @@ def export_fp32(model: nn.Module, card: ModelCard, folder: Path) -> Path:
     from cnnlab.export.formats import FORMATS, ExportContext, export_format
 
     example = torch.randn(2, *card.input_size)
-    return export_format(FORMATS["onnx"], ExportContext(model.eval(), card, example, folder))["path"]
+    # a model fresh from channels_last training would trace its flatten as strided gathers
+    model = model.eval().to(memory_format=torch.contiguous_format)
+    return export_format(FORMATS["onnx"], ExportContext(model, card, example, folder))["path"]
 
 
 def runtime_callables(onnx_path: Path, card: ModelCard, single: torch.Tensor) -> dict[str, Callable[[], object]]:

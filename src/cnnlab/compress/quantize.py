@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.env import cpu_flags
 from cnnlab.errors import ConfigError
 
 CALIBRATIONS = ("minmax", "entropy", "percentile")
@@ -31,11 +32,7 @@ QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")
 
 def has_vnni() -> bool:
     """AVX512-VNNI / AVX-VNNI: int8 dot products without the u8*s8 saturation of plain AVX2."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
 def layer_groups(onnx_path: Path) -> dict[str, list[str]]:
