@@ -145,8 +145,6 @@ class Trainer:
         """One micro-step: forward, loss, backward; an optimizer step every ``grad_accum`` of them."""
         inputs, targets = self._to_device(inputs), self._to_device(targets)
         prepare = getattr(self.task, "prepare_targets", None)  # tasks that derive targets from inputs (distillation)
-        if prepare is not None:
-            targets = prepare(inputs, targets)
         self._micro_step += 1
         stepping = self._micro_step % self.grad_accum == 0
         sync = contextlib.nullcontext() if stepping or not self.dist.enabled else self.model.no_sync()
@@ -154,6 +152,8 @@ class Trainer:
             with torch.autocast(
                 self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
             ):
+                if prepare is not None:  # under autocast too: a teacher's forward costs as much as the student's step
+                    targets = prepare(inputs, targets)
                 loss = self.task.loss(self.model(inputs), targets)
             self.scaler.scale(loss / self.grad_accum).backward()
         if stepping:
