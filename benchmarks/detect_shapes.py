@@ -10,6 +10,8 @@ train: `cnnlab data make shapes` (800/100/100 images of 160 px, seed 0), then yo
 tradeoff: each of --models trained with the same recipe and --tradeoff-budget, then test mAP, batch-1
     latency of torch eager and of the ONNX export on ONNX Runtime (alternating rounds, one process),
     params and MACs at 160 px.
+costs: the export, parity and latency of the trade-off runs already trained (runs/bench-detect/
+    tradeoff-<model>), without training again: training can share the machine, timing cannot.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def costs(run: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", nargs="+", default=["train"], choices=["train", "tradeoff"])
+    parser.add_argument("--part", nargs="+", default=["train"], choices=["train", "tradeoff", "costs"])
     parser.add_argument("--budget", default="10m")
     parser.add_argument("--tradeoff-budget", default="6m")
     parser.add_argument(
@@ -122,9 +124,19 @@ def main() -> None:
         for model in args.models.split(","):
             found = train(model, parse_duration(args.tradeoff_budget), f"tradeoff-{model}")
             exported = parity(found["run"])
-            rows[model] = {**found, **costs(found["run"]), "export": exported.get("error") or "onnx, parity passed"}
+            rows[model] = {**found, **costs(found["run"]), "parity": exported}
+            rows[model]["export"] = exported.get("error") or "onnx, parity passed"
             print(model, json.dumps({k: v for k, v in rows[model].items() if k != "curve"}))
         results["tradeoff"] = {**results.get("tradeoff", {}), **rows}  # models not rerun keep their rows
+    if "costs" in args.part:
+        for model in args.models.split(","):
+            run = OUT / f"tradeoff-{model}"
+            exported = parity(str(run))
+            row = {**results.get("tradeoff", {}).get(model, {}), **costs(str(run))}
+            row["export"] = exported.get("error") or "onnx, parity passed"
+            row["parity"] = exported
+            results.setdefault("tradeoff", {})[model] = row
+            print(model, json.dumps({k: v for k, v in row.items() if k != "curve"}))
     save("detect_shapes", results)
 
 
