@@ -75,6 +75,12 @@ def parity(run: str) -> dict:
     return report.parity["onnx"].to_dict()
 
 
+def _export_verdict(parity: dict) -> str:
+    if parity.get("passed"):
+        return "onnx, parity passed"
+    return parity.get("error") or "onnx, parity failed"
+
+
 def costs(run: str) -> dict:
     from cnnlab.profile.counting import count_macs, count_params
     from cnnlab.profile.latency import alternating_medians
@@ -125,7 +131,7 @@ def main() -> None:
             found = train(model, parse_duration(args.tradeoff_budget), f"tradeoff-{model}")
             exported = parity(found["run"])
             rows[model] = {**found, **costs(found["run"]), "parity": exported}
-            rows[model]["export"] = exported.get("error") or "onnx, parity passed"
+            rows[model]["export"] = _export_verdict(exported)
             print(model, json.dumps({k: v for k, v in rows[model].items() if k != "curve"}))
         results["tradeoff"] = {**results.get("tradeoff", {}), **rows}  # models not rerun keep their rows
     if "costs" in args.part:
@@ -133,7 +139,7 @@ def main() -> None:
             run = OUT / f"tradeoff-{model}"
             exported = parity(str(run))
             row = {**results.get("tradeoff", {}).get(model, {}), **costs(str(run))}
-            row["export"] = exported.get("error") or "onnx, parity passed"
+            row["export"] = _export_verdict(exported)
             row["parity"] = exported
             results.setdefault("tradeoff", {})[model] = row
             print(model, json.dumps({k: v for k, v in row.items() if k != "curve"}))
