@@ -63,6 +63,12 @@ def main() -> None:
     parser.add_argument("--teacher-width", type=int, default=2, help="channels x 16/32/64 (wide ResNet-20)")
     parser.add_argument("--student-epochs", type=int, default=8)
     parser.add_argument("--student", choices=sorted(STUDENTS), default="resnet20")
+    parser.add_argument(
+        "--student-per-class", type=int, default=None, help="labelled images per class the students see (default all)"
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=None, help="weight of the teacher's term (default the trainer's)"
+    )
     parser.add_argument("--recover-epochs", type=int, default=1, help="fine-tuning after each pruning step")
     parser.add_argument("--skip", nargs="*", default=[], choices=["int8", "prune", "distill"])
     parser.add_argument("--reuse-teacher", action="store_true", help="keep runs/bench-compress/teacher")
@@ -102,10 +108,18 @@ def main() -> None:
         print("prune:", report.verdict, flush=True)
     if "distill" not in args.skip:
         model, student = STUDENTS[args.student]
+        student = {
+            **student,
+            "train_per_class": args.student_per_class,
+            **({"distill_alpha": args.alpha} if args.alpha else {}),
+        }
         alone = train("student-alone", model, args.student_epochs, **student)
         distilled = train("student-distilled", model, args.student_epochs, distill_from=str(teacher), **student)
         gap = results["teacher"]["test_top1"] - alone["test_top1"]
         results["distill"] = {
+            "student": args.student,
+            "student_per_class": args.student_per_class,
+            "alpha": args.alpha,
             "alone": alone,
             "distilled": distilled,
             "size_ratio": results["teacher"]["params"] / alone["params"],

@@ -178,6 +178,24 @@ def test_zero_padded_shortcuts_cannot_be_pruned_and_say_why(tmp_path: Path) -> N
         )
 
 
+def test_the_int8_verdict_signs_the_accuracy_change() -> None:
+    from cnnlab.compress.api import _verdict
+    from cnnlab.compress.report import StepRecord
+
+    def step(name: str, val: float, ms: float) -> StepRecord:
+        return StepRecord(name, val, val, 1000, 10**6, 4000, {"onnxruntime": ms})
+
+    artifacts = {"baseline": Path("model.onnx"), "int8 (PTQ)": Path("model.int8.onnx")}
+    lost = _verdict([step("baseline", 0.90, 2.0), step("int8 (PTQ)", 0.895, 1.0)], artifacts, "onnxruntime", 1.0, True)
+    assert "2.00x faster" in lost[0] and "-0.50 points" in lost[0] and lost[1]["precision"] == "int8"
+    gained = _verdict(
+        [step("baseline", 0.90, 2.0), step("int8 (PTQ)", 0.902, 1.0)], artifacts, "onnxruntime", 1.0, True
+    )
+    assert "+0.20 points" in gained[0]
+    slow = _verdict([step("baseline", 0.90, 2.0), step("int8 (PTQ)", 0.90, 1.9)], artifacts, "onnxruntime", 1.0, True)
+    assert "does not pay" in slow[0] and slow[1]["precision"] == "f32"
+
+
 def test_a_step_that_rounding_leaves_whole_is_not_judged() -> None:
     from cnnlab.compress.prune import prune_iteratively
 

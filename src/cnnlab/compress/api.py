@@ -429,7 +429,7 @@ def _verdict(
         else:
             chosen = int8
             lines.append(
-                f"int8: {speedup:.2f}x faster than float on {runtime}, {drop:+.2f} points on validation "
+                f"int8: {speedup:.2f}x faster than float on {runtime}, {-drop:+.2f} points on validation "
                 f"(within --max-drop {max_drop})"
                 + (f", {len(int8.float_layers)} layer group(s) kept float" if int8.float_layers else "")
             )
