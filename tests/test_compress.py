@@ -162,6 +162,14 @@ def test_pruning_keeps_residual_models_valid_and_faster(base: Path, tmp_path: Pa
     assert (tmp_path / "pruned" / "steps" / "prune-1" / "metrics.csv").is_file()  # each recovery is a traceable run
 
 
+def test_recovery_trains_on_the_base_runs_own_images(tmp_path: Path) -> None:
+    few = tmp_path / "few"
+    train_model(data="builtin:digits", model="lenet5", epochs=1, train_per_class=10, out=few, progress=False)
+    compress_run(few, distill_from=str(few), recover_epochs=1, recover_min_steps=1, out=tmp_path / "kd")
+    seen = json.loads((tmp_path / "kd" / "steps" / "distill" / "run.json").read_text())["data"]["splits"]["train"]
+    assert seen["size"] == 100  # the base run's 10 per class, not the whole training split
+
+
 def test_zero_padded_shortcuts_cannot_be_pruned_and_say_why(tmp_path: Path) -> None:
     from cnnlab.compress.prune import prune_iteratively
 

@@ -165,8 +165,7 @@ def compress_run(
             epochs=epochs,
             budget_s=None,
             pretrained=False,
-            distill_from=teacher,
-            train_per_class=None,
+            distill_from=teacher,  # the data stays the base run's: a few-shot run recovers on its own subset
             early_stop=None,
             ema=False,
         )
