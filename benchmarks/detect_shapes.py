@@ -39,14 +39,14 @@ def shapes() -> Path:
     return data
 
 
-def train(model: str, budget_s: float, name: str) -> dict:
+def train(model: str, budget_s: float, name: str, lr: float | None = 0.002) -> dict:
     result = train_model(
         data=str(shapes()),
         model=model,
         input_size=[3, SIDE, SIDE],
         budget_s=budget_s,
         batch_size=16,
-        lr=0.002,
+        lr=lr,
         ema=True,
         out=OUT / name,
         overwrite=True,
@@ -60,8 +60,8 @@ def train(model: str, budget_s: float, name: str) -> dict:
     ]  # fmt: skip
     reached = next((c["elapsed_s"] for c in curve if c["val_map50"] >= 0.90), None)
     test = {k: result.metrics[k] for k in ("map", "map50", "map75", "mar_100", "ap50_per_class")}
-    return {"run": str(result.path), "epochs": result.state.epoch, "curve": curve, "val_map50_0.90_at_s": reached,
-            "test": test, "train_s": round(result.state.elapsed_s, 1)}  # fmt: skip
+    return {"run": str(result.path), "lr": result.plan.lr, "epochs": result.state.epoch, "curve": curve,
+            "val_map50_0.90_at_s": reached, "test": test, "train_s": round(result.state.elapsed_s, 1)}  # fmt: skip
 
 
 def parity(run: str) -> dict:
@@ -111,6 +111,11 @@ def main() -> None:
     parser.add_argument("--budget", default="10m")
     parser.add_argument("--tradeoff-budget", default="6m")
     parser.add_argument(
+        "--lr",
+        default="0.002",
+        help="AdamW rate at batch 16 for every model, or 'auto': each detector's recipe default",
+    )
+    parser.add_argument(
         "--models",
         default="yolo_n,yolo_s,ssdlite320_mobilenet_v3_large,retinanet_mobilenet_v2_fpn,faster_rcnn_mobilenet_v2_fpn",
     )
@@ -128,7 +133,8 @@ def main() -> None:
     if "tradeoff" in args.part:
         rows = {}
         for model in args.models.split(","):
-            found = train(model, parse_duration(args.tradeoff_budget), f"tradeoff-{model}")
+            lr = None if args.lr == "auto" else float(args.lr)
+            found = train(model, parse_duration(args.tradeoff_budget), f"tradeoff-{model}", lr)
             exported = parity(found["run"])
             rows[model] = {**found, **costs(found["run"]), "parity": exported}
             rows[model]["export"] = _export_verdict(exported)

@@ -276,6 +276,20 @@ def test_a_mobilenet_v2_detector_starts_from_the_offline_imagenet_weights() -> N
     assert torch.equal(ours, classifier.state_dict()["features.0.0.weight"])
 
 
+def test_a_pretrained_frozen_bn_detector_is_fine_tuned_at_a_lower_rate() -> None:
+    from cnnlab.registry import create_model
+    from cnnlab.train.config import TrainConfig
+    from cnnlab.train.prepare_detect import detection_plan
+
+    config = TrainConfig(data="shapes", model="retinanet_mobilenet_v2_fpn", task="detect", batch_size=16)
+    tuned = detection_plan(config, create_model("retinanet_mobilenet_v2_fpn", num_classes=3))
+    scratch = detection_plan(
+        config, create_model("retinanet_mobilenet_v2_fpn", num_classes=3, pretrained_backbone=False)
+    )
+    assert tuned.lr == pytest.approx(scratch.lr / 10) and "frozen BatchNorm" in tuned.reasoning[0]
+    assert detection_plan(TrainConfig(data="shapes", model="yolo_n", task="detect", batch_size=16, lr=0.01)).lr == 0.01
+
+
 def test_mosaic_boxes_follow_their_pixels(tmp_path: Path) -> None:
     from cnnlab.data.box_mosaic import Mosaic
     from cnnlab.data.detection import BoxRecord, DetectionSplit
