@@ -76,6 +76,35 @@ def test_int8_for_openvino_through_nncf(base: Path, tmp_path: Path) -> None:
     assert "FakeQuantize" in ops  # really quantized, not a float copy
 
 
+def test_nncf_accuracy_control_returns_costly_operations_to_float(base: Path, tmp_path: Path) -> None:
+    pytest.importorskip("nncf")
+    import numpy as np
+    import openvino as ov
+
+    from cnnlab.compress.evaluation import EvalSet, export_fp32
+    from cnnlab.compress.openvino_int8 import quantize_for_openvino
+    from cnnlab.data import open_dataset
+
+    run = load_run(base)
+    val = EvalSet(open_dataset("builtin:digits"), run.card, "val")
+    path = export_fp32(run.model, run.card, tmp_path)
+    images = [x.numpy() for x in torch.cat([x for x, _ in val.batches])[:48].split(8)]
+    reference = ov.compile_model(ov.Core().read_model(str(path)), "CPU")
+    # a score int8 cannot keep: how closely the logits follow float's (1.0 for float itself)
+    validation = [(x, np.asarray(reference(x)[0])) for x in images]
+
+    def fidelity(compiled: object, data: list) -> float:
+        errors = [np.abs(np.asarray(compiled(x)[0]) - logits).mean() for x, logits in data]  # type: ignore[operator]
+        return float(1.0 / (1.0 + 10 * np.mean(errors)))
+
+    result = quantize_for_openvino(path, images, validation, fidelity, 1.0, 0.02, tmp_path / "int8.xml")
+    first, controlled = result.attempts
+    assert first["method"] == "nncf.quantize" and first["drop"] > 0.02  # plain int8 moves the logits too far
+    assert controlled["method"] == "nncf.quantize_with_accuracy_control"
+    assert result.float_ops > 0 and controlled["accuracy"] > first["accuracy"]  # float where it cost the most
+    assert (tmp_path / "int8.xml").is_file()
+
+
 def test_sensitivity_analysis_keeps_costly_layers_float(base: Path, tmp_path: Path) -> None:
     import numpy as np
     import onnxruntime as ort
