@@ -286,7 +286,7 @@ def test_a_pretrained_frozen_bn_detector_is_fine_tuned_at_a_lower_rate() -> None
     scratch = detection_plan(
         config, create_model("retinanet_mobilenet_v2_fpn", num_classes=3, pretrained_backbone=False)
     )
-    assert tuned.lr == pytest.approx(scratch.lr / 10) and "frozen BatchNorm" in tuned.reasoning[0]
+    assert tuned.lr == pytest.approx(scratch.lr / 4) and "frozen BatchNorm" in tuned.reasoning[0]
     assert detection_plan(TrainConfig(data="shapes", model="yolo_n", task="detect", batch_size=16, lr=0.01)).lr == 0.01
 
 
