@@ -4,10 +4,11 @@ Torch-Pruning's dependency graph keeps coupled layers consistent (a residual sum
 and the layers feeding them lose the same channels). Channel counts are rounded to the CPU's vector
 block: ONNX Runtime and OpenVINO lay convolutions out in blocks of 16 channels on AVX-512 and 8 on
 AVX2, and a count off the block falls back to slower kernels with layout reorders between them
-(measured here on AVX-512: ResNet-20 halved to 8/16/32 channels ran 1.49x faster, to layers of
-16 and 32 channels 1.67x, with twice the MACs). Pruning proceeds in steps; after each, a short recovery
-fine-tune, then the model is exported and timed on the target runtime. It stops when a step no
-longer buys latency (pruned models that are not faster are the commonest complaint).
+(measured here on AVX-512: ResNet-20 pruned by a quarter to 8/24/48 channels ran 1.15x faster, to
+16/48 channels 1.53x, with more MACs; benchmarks/compression_probes.py). Pruning proceeds in steps;
+after each, a short recovery fine-tune, then the model is exported and timed on the target runtime.
+It stops when a step no longer buys latency (pruned models that are not faster are the commonest
+complaint).
 """
 
 from __future__ import annotations
