@@ -212,6 +212,7 @@ def test_zero_padded_shortcuts_cannot_be_pruned_and_say_why(tmp_path: Path) -> N
             importance="magnitude",
             recover=lambda m, k: 0.0,
             latency=lambda before, after: (1.0, 1.0),
+            round_to=8,  # at multiples of 16 the residual widths (16/32/64) happen to stay whole
         )
 
 
@@ -335,6 +336,21 @@ def test_a_teacher_with_other_classes_is_refused(base: Path, tmp_path: Path) -> 
         )
     with pytest.raises(ConfigError, match="classes"):
         compress_run(base, quantize="int8", data=str(tmp_path / "data"), out=tmp_path / "z")
+
+
+def test_calibration_images_of_another_size_and_mode_go_through_the_cards_pipeline(base: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for digit in range(10):  # RGB, 40x40: the model takes 1-channel 32x32
+        (tmp_path / "rgb" / str(digit)).mkdir(parents=True)
+        for i in range(6):
+            pixels = (rng.random((40, 40, 3)) * 255).astype("uint8")
+            Image.fromarray(pixels).save(tmp_path / "rgb" / str(digit) / f"{i}.png")
+    report = compress_run(base, quantize="int8", data=str(tmp_path / "rgb"), qat_epochs=0, out=tmp_path / "q")
+    assert [s.name for s in report.steps] == ["baseline", "int8 (PTQ)"]
+    assert all(0.0 <= s.val_top1 <= 1.0 for s in report.steps) and report.verdict
 
 
 @pytest.mark.parametrize(
