@@ -230,6 +230,19 @@ def test_torchvision_detectors_follow_the_contract(name: str) -> None:
         create_model(name, num_classes=3, in_chans=1, pretrained_backbone=False)
 
 
+@pytest.mark.parametrize("name", ["retinanet_mobilenet_v2_fpn", "faster_rcnn_mobilenet_v2_fpn"])
+def test_mobilenet_v2_detectors_put_their_smallest_anchors_on_a_stride_8_grid(name: str) -> None:
+    """torchvision's default MobileNet FPN returns two stride-32 maps: a 160 px input gave 5x5 grids for
+    13-56 px objects. The detectors see strides 8, 16, 32 and 64, smallest anchors on the finest."""
+    from cnnlab.registry import create_model
+
+    detector = create_model(name, num_classes=3, pretrained_backbone=False).detector
+    grids = [f.shape[-1] for f in detector.backbone(torch.rand(1, 3, 160, 160)).values()]
+    assert grids == [20, 10, 5, 3]
+    generator = detector.anchor_generator if hasattr(detector, "anchor_generator") else detector.rpn.anchor_generator
+    assert generator.sizes[0] == (16, 22) and len(generator.sizes) == len(grids)
+
+
 def test_a_torchvision_detector_exports_one_image_per_run(tmp_path: Path) -> None:
     """Faster R-CNN (random weights, final class layers scaled so its scores are decisive) exported to
     TorchScript and ONNX: graphs fixed at one image, larger batches fed image by image in order, and

@@ -85,14 +85,30 @@ def _anchor_sizes(levels: int, smallest: int = 16) -> tuple[tuple[int, ...], ...
     return tuple((smallest * 2**i, int(smallest * 2**i * 1.41)) for i in range(levels))
 
 
+# MobileNetV2 stages whose outputs feed the FPN: strides 8 and 16 and the last 1280-channel map at 32
+# (torchvision's default, the last two stages, returns two stride-32 maps: a 160 px input gave the
+# detectors 5x5 grids for 13-56 px objects, and RetinaNet barely learned). With the max-pool level
+# above them: strides 8-64, anchors 16-181 px.
+_MOBILENET_V2_FPN_STAGES = [2, 3, 5]
+
+# Proposals and RoI samples for 160-320 px inputs holding a handful of objects, not torchvision's for
+# 800 px COCO images (2000 proposals, 512 RoIs per image): the two-stage head's cost is per RoI.
+_SMALL_IMAGE_RCNN = dict(
+    rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
+    rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300,
+    box_batch_size_per_image=128,
+)  # fmt: skip
+
+
 def _mobilenet_v2_fpn(pretrained: bool) -> nn.Module:
     from torchvision.models.detection.backbone_utils import mobilenet_backbone
     from torchvision.ops.misc import FrozenBatchNorm2d
 
     norm = FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
     backbone = mobilenet_backbone(
-        backbone_name="mobilenet_v2", weights=None, fpn=True, norm_layer=norm, trainable_layers=3 if pretrained else 6
-    )
+        backbone_name="mobilenet_v2", weights=None, fpn=True, norm_layer=norm,
+        trainable_layers=3 if pretrained else 6, returned_layers=_MOBILENET_V2_FPN_STAGES,
+    )  # fmt: skip
     if pretrained:
         _load_offline_mobilenet_v2(backbone.body)
     return backbone
@@ -123,8 +139,9 @@ def faster_rcnn_mobilenet_v2_fpn(num_classes: int, pretrained_backbone: bool) ->
     levels = len(backbone.body.return_layers) + 1  # + the max-pool level
     anchors = AnchorGenerator(_anchor_sizes(levels), ((0.5, 1.0, 2.0),) * levels)
     detector = FasterRCNN(
-        backbone, num_classes=num_classes + 1, rpn_anchor_generator=anchors, min_size=320, max_size=320
-    )
+        backbone, num_classes=num_classes + 1, rpn_anchor_generator=anchors, min_size=320, max_size=320,
+        **_SMALL_IMAGE_RCNN,
+    )  # fmt: skip
     return TorchvisionDetector(detector, num_classes)
 
 

@@ -76,6 +76,7 @@ PAPERS: dict[str, tuple[str, int]] = {
     "fpn": ("Feature Pyramid Networks for Object Detection", 2016),
     "faster_rcnn": ("Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks", 2015),
     "ssd": ("SSD: Single Shot MultiBox Detector", 2015),
+    "ssdlite": ("MobileNetV2: Inverted Residuals and Linear Bottlenecks", 2018),  # SSDLite is introduced there
     "retinanet": ("Focal Loss for Dense Object Detection", 2017),
     "fcos": ("FCOS: Fully Convolutional One-Stage Object Detection", 2019),
     "yolo": ("YOLOX: Exceeding YOLO Series in 2021", 2021),
