@@ -109,7 +109,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", nargs="+", default=["train"], choices=["train", "tradeoff", "costs"])
     parser.add_argument("--budget", default="10m")
-    parser.add_argument("--tradeoff-budget", default="6m")
+    parser.add_argument("--tradeoff-budget", default="5m")
+    parser.add_argument(
+        "--label",
+        default="tradeoff",
+        help="results key and run-name prefix of a trade-off: another label (e.g. tradeoff-20m) keeps the 5-minute table",
+    )
     parser.add_argument(
         "--lr",
         default="0.002",
@@ -134,20 +139,20 @@ def main() -> None:
         rows = {}
         for model in args.models.split(","):
             lr = None if args.lr == "auto" else float(args.lr)
-            found = train(model, parse_duration(args.tradeoff_budget), f"tradeoff-{model}", lr)
+            found = train(model, parse_duration(args.tradeoff_budget), f"{args.label}-{model}", lr)
             exported = parity(found["run"])
             rows[model] = {**found, **costs(found["run"]), "parity": exported}
             rows[model]["export"] = _export_verdict(exported)
             print(model, json.dumps({k: v for k, v in rows[model].items() if k != "curve"}))
-        results["tradeoff"] = {**results.get("tradeoff", {}), **rows}  # models not rerun keep their rows
+        results[args.label] = {**results.get(args.label, {}), **rows}  # models not rerun keep their rows
     if "costs" in args.part:
         for model in args.models.split(","):
-            run = OUT / f"tradeoff-{model}"
+            run = OUT / f"{args.label}-{model}"
             exported = parity(str(run))
-            row = {**results.get("tradeoff", {}).get(model, {}), **costs(str(run))}
+            row = {**results.get(args.label, {}).get(model, {}), **costs(str(run))}
             row["export"] = _export_verdict(exported)
             row["parity"] = exported
-            results.setdefault("tradeoff", {})[model] = row
+            results.setdefault(args.label, {})[model] = row
             print(model, json.dumps({k: v for k, v in row.items() if k != "curve"}))
     save("detect_shapes", results)
 
