@@ -179,6 +179,8 @@ def test_wrong_model_or_task_for_detection_data_says_what_to_do(shapes: Path) ->
     assert as_classify.returncode != 0 and "holds detect data" in as_classify.stderr
     odd = run_cli("train", "--data", str(shapes), "--model", "yolo_n", "--input-size", "100", "--epochs", "1")
     assert odd.returncode != 0 and "multiple of 32" in odd.stderr
+    small = run_cli("train", "--data", str(shapes), "--model", "ssd300_vgg16", "--input-size", "160", "--epochs", "1")
+    assert small.returncode != 0 and "at least 268 px" in small.stderr and "--input-size 288" in small.stderr
 
 
 def test_predict_draws_boxes_and_runs_on_video(trained: Path, shapes: Path, tmp_path: Path) -> None:

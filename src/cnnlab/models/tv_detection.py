@@ -36,12 +36,14 @@ class TorchvisionDetector(nn.Module):
     # they draw (export parity), not row by row.
     unordered_outputs = True
 
-    def __init__(self, detector: nn.Module, num_classes: int, max_det: int = MAX_DET) -> None:
+    def __init__(self, detector: nn.Module, num_classes: int, max_det: int = MAX_DET, min_input_side: int = 32) -> None:
         super().__init__()
         self.detector = detector
         self.num_classes = num_classes
         self.max_det = max_det
         self.default_input_size = (3, 320, 320)
+        # The smallest input its layers accept (SSD300's extra layers shrink a 268 px input to 1x1).
+        self.min_input_side = min_input_side
 
     def _fit_transform(self, images: torch.Tensor) -> None:
         side_h, side_w = images.shape[-2:]
@@ -92,10 +94,11 @@ def _anchor_sizes(levels: int, smallest: int = 16) -> tuple[tuple[int, ...], ...
 _MOBILENET_V2_FPN_STAGES = [2, 3, 5]
 
 # Proposals and RoI samples for 160-320 px inputs holding a handful of objects, not torchvision's for
-# 800 px COCO images (2000 proposals, 512 RoIs per image): the two-stage head's cost is per RoI.
+# 800 px COCO images (2000 proposals, 512 RoIs per image): the two-stage head's cost is per RoI. At
+# test, 150 proposals as torchvision's own 320 px variant (fasterrcnn_mobilenet_v3_large_320_fpn).
 _SMALL_IMAGE_RCNN = dict(
     rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
-    rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300,
+    rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=150,
     box_batch_size_per_image=128,
 )  # fmt: skip
 
@@ -156,6 +159,10 @@ def retinanet_mobilenet_v2_fpn(num_classes: int, pretrained_backbone: bool) -> T
     return TorchvisionDetector(detector, num_classes)
 
 
+# Inputs below these fail inside a convolution (found by bisection on the backbone).
+_MIN_INPUT_SIDE = {"ssd300_vgg16": 268}
+
+
 def torchvision_builder(name: str, num_classes: int, pretrained_backbone: bool) -> TorchvisionDetector:
     """torchvision's own builders (ResNet-50/VGG-16 backbones, SSDlite's MobileNetV3): ImageNet backbone
     weights come from torchvision's hub when asked (not available offline)."""
@@ -172,4 +179,4 @@ def torchvision_builder(name: str, num_classes: int, pretrained_backbone: bool) 
             f"{name}: could not download the ImageNet backbone from torchvision's hub "
             f"({str(exc).splitlines()[0][:160]}); use pretrained_backbone=False or a machine with internet"
         ) from None
-    return TorchvisionDetector(detector, num_classes)
+    return TorchvisionDetector(detector, num_classes, min_input_side=_MIN_INPUT_SIDE.get(name, 32))

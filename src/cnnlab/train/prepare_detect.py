@@ -32,6 +32,12 @@ def detection_card(config: TrainConfig, data: Any, model: torch.nn.Module) -> Mo
     if side % 32:
         lower, upper = side - side % 32, side - side % 32 + 32
         raise ConfigError(f"--input-size {side}: a detector needs a multiple of 32, e.g. {max(lower, 32)} or {upper}")
+    smallest = getattr(model, "min_input_side", 32)
+    if side < smallest:
+        raise ConfigError(
+            f"--input-size {side}: {config.model} needs inputs of at least {smallest} px (smaller ones shrink "
+            f"its last feature maps below its kernels); use --input-size {-(-smallest // 32) * 32} or more"
+        )
     channels = data.channels
     return ModelCard(
         architecture=config.model,
