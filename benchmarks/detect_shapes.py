@@ -10,8 +10,9 @@ train: `cnnlab data make shapes` (800/100/100 images of 160 px, seed 0), then yo
 tradeoff: each of --models trained with the same recipe and --tradeoff-budget, then test mAP, batch-1
     latency of torch eager and of the ONNX export on ONNX Runtime (alternating rounds, one process),
     params and MACs at 160 px.
-costs: the export, parity and latency of the trade-off runs already trained (runs/bench-detect/
-    tradeoff-<model>), without training again: training can share the machine, timing cannot.
+costs: the test mAP, export, parity and latency of the trade-off runs already trained (runs/bench-detect/
+    <label>-<model>) with the current code, without training again: training can share the machine,
+    timing cannot.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def train(model: str, budget_s: float, name: str, lr: float | None = 0.002) -> d
     test = {k: result.metrics[k] for k in ("map", "map50", "map75", "mar_100", "ap50_per_class")}
     return {"run": str(result.path), "lr": result.plan.lr, "epochs": result.state.epoch, "curve": curve,
             "val_map50_0.90_at_s": reached, "test": test, "train_s": round(result.state.elapsed_s, 1)}  # fmt: skip
+
+
+def test_metrics(run: str) -> dict:
+    """The test split scored again with the current code (test-time settings may have changed)."""
+    from cnnlab.evaluate import evaluate_run
+
+    metrics = evaluate_run(run, split="test", batch_size=16, write=False)
+    return {k: metrics[k] for k in ("map", "map50", "map75", "mar_100", "ap50_per_class")}
 
 
 def parity(run: str) -> dict:
@@ -149,7 +158,7 @@ def main() -> None:
         for model in args.models.split(","):
             run = OUT / f"{args.label}-{model}"
             exported = parity(str(run))
-            row = {**results.get(args.label, {}).get(model, {}), **costs(str(run))}
+            row = {**results.get(args.label, {}).get(model, {}), **costs(str(run)), "test": test_metrics(str(run))}
             row["export"] = _export_verdict(exported)
             row["parity"] = exported
             results.setdefault(args.label, {})[model] = row
