@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument(
         "--label",
         default="tradeoff",
-        help="results key and run-name prefix of a trade-off: another label (e.g. tradeoff-20m) keeps the 5-minute table",
+        help="results key and run-name prefix: another label (e.g. tradeoff-20m) keeps the 5-minute table",
     )
     parser.add_argument(
         "--lr",

@@ -206,7 +206,13 @@ def test_predict_draws_boxes_and_runs_on_video(trained: Path, shapes: Path, tmp_
 
 
 @pytest.mark.parametrize(
-    "name", ["retinanet_mobilenet_v2_fpn", "faster_rcnn_mobilenet_v2_fpn", "ssdlite320_mobilenet_v3_large"]
+    "name",
+    [
+        "retinanet_mobilenet_v2_fpn",
+        "faster_rcnn_mobilenet_v2_fpn",
+        "ssdlite320_mobilenet_v3_large",
+        "fcos_resnet50_fpn",
+    ],
 )
 def test_torchvision_detectors_follow_the_contract(name: str) -> None:
     from cnnlab.registry import create_model, get_entry
